@@ -1,0 +1,277 @@
+"""Entity configs: discovery, JSON Schema validation, source defaults, cross-check with the BQ schema.
+
+`config/<source>/_source.json` (optional) holds what every entity of a source shares;
+`config/<source>/<entity>.json` holds the entity; `schema/<source>/<entity>.json` is its BigQuery
+schema in the `bq` CLI format. The JSON Schemas under `ingestion/schemas/` are the contract.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from ingestion.dates import parse_duration, parse_instant
+from ingestion.errors import ConfigError, PayloadError
+
+SCHEMAS_DIR = Path(__file__).parent / "schemas"
+SOURCE_FILE = "_source.json"
+ENTITY_SCHEMA_ID = "https://ingestion.local/schemas/entity.schema.json"
+BQ_SCHEMA_ID = "https://ingestion.local/schemas/bq-table.schema.json"
+_ENV_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
+TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
+NESTED_TYPES = {"RECORD", "STRUCT"}
+# Columns the loader adds to every target table; a schema JSON may not define them itself.
+METADATA_COLUMNS = [
+    {"name": "_run_id", "type": "STRING", "mode": "NULLABLE",
+     "description": "Run that last wrote this row."},
+    {"name": "_extracted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
+     "description": "When the API page holding this row version was fetched."},
+]
+
+
+@functools.cache
+def _validators() -> dict[str, Draft202012Validator]:
+    schemas = {
+        name: json.loads((SCHEMAS_DIR / f"{name}.schema.json").read_text())
+        for name in ("entity", "bq-table")
+    }
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
+    )
+
+    def validator(ref: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": ref}, registry=registry)
+
+    return {
+        "entity": validator(ENTITY_SCHEMA_ID),
+        "source": validator(f"{ENTITY_SCHEMA_ID}#/$defs/source"),
+        "resolved": validator(f"{ENTITY_SCHEMA_ID}#/$defs/resolved"),
+        "bq": validator(BQ_SCHEMA_ID),
+    }
+
+
+def schema_errors(kind: str, document: Any) -> list[str]:
+    """Every violation of schema `kind` as `field.path: message` lines (empty when valid)."""
+    errors = sorted(_validators()[kind].iter_errors(document), key=lambda e: list(map(str, e.path)))
+    return [f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {e.message}"
+            for e in errors]
+
+
+def expand_env(text: str, path: Path) -> str:
+    """Replace `${NAME}` / `${NAME:-default}` with the environment variable NAME (e.g. a
+    per-environment API host)."""
+    def value(match: re.Match) -> str:
+        if match[1] in os.environ:
+            return os.environ[match[1]]
+        if match[2] is not None:
+            return match[2]
+        raise ConfigError(f"{path}: base_url uses ${{{match[1]}}}, which is not set")
+
+    return _ENV_REF.sub(value, text)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` wins; nested objects merge key by key, lists and scalars are replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """A validated entity config, its source defaults merged in, and its BigQuery schema."""
+
+    name: str
+    spec: dict
+    fields: list[dict]
+
+    @property
+    def source(self) -> str:
+        return self.name.split("/")[0]
+
+    @property
+    def request(self) -> dict:
+        return self.spec["request"]
+
+    @property
+    def records_path(self) -> str:
+        return self.spec["records"]["path"]
+
+    @property
+    def pagination(self) -> dict:
+        return self.spec["pagination"]
+
+    @property
+    def date_filter(self) -> dict | None:
+        return self.spec.get("date_filter")
+
+    @property
+    def auth(self) -> dict:
+        return self.spec.get("auth", {"type": "none"})
+
+    @property
+    def http(self) -> dict:
+        return self.spec.get("http", {})
+
+    @property
+    def cursor_field(self) -> str | None:
+        return self.spec.get("cursor_field")
+
+    @property
+    def merge_keys(self) -> list[str]:
+        return self.spec["merge_keys"]
+
+    @property
+    def start_date(self) -> datetime:
+        return parse_instant(self.spec["start_date"])
+
+    @property
+    def lookback(self) -> timedelta:
+        return parse_duration(self.spec.get("lookback", "PT0S"))
+
+    @property
+    def step(self) -> timedelta | None:
+        step = (self.date_filter or {}).get("step")
+        return parse_duration(step) if step else None
+
+    @property
+    def target(self) -> dict:
+        return self.spec["target"]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+    @property
+    def table_fields(self) -> list[dict]:
+        """The target table's schema: the entity's columns plus the loader's metadata columns."""
+        return self.fields + METADATA_COLUMNS
+
+
+def config_files(config_dir: Path) -> dict[str, Path]:
+    """`<source>/<entity>` → config file, for every entity config under `config_dir`."""
+    return {
+        f"{p.parent.name}/{p.stem}": p
+        for p in sorted(config_dir.glob("*/*.json"))
+        if p.name != SOURCE_FILE
+    }
+
+
+def load_entity(name: str, config_dir: Path, schema_dir: Path) -> EntityConfig:
+    """Load, validate and cross-check one entity. `name` must be one of `config_files()`: a message
+    can only pick among the configs that exist, never point at a path."""
+    path = config_files(config_dir).get(name)
+    if path is None:
+        raise PayloadError(f"unknown entity {name!r}: there is no config/{name}.json")
+    return _load(name, path, schema_dir / f"{name}.json")
+
+
+def _check(kind: str, document: Any, path: Path, context: str = "") -> None:
+    problems = schema_errors(kind, document)
+    if problems:
+        raise ConfigError(f"{path}{context}: " + "; ".join(problems))
+
+
+def _load(name: str, path: Path, schema_path: Path) -> EntityConfig:
+    entity = _read_json(path)
+    _check("entity", entity, path)
+    source_path = path.parent / SOURCE_FILE
+    source: dict = {}
+    if source_path.exists():
+        source = _read_json(source_path)
+        _check("source", source, source_path)
+    spec = deep_merge(source, entity)
+    if "base_url" in spec:
+        spec["base_url"] = expand_env(spec["base_url"], path)
+    spec.setdefault("target", {}).setdefault("table", path.stem)
+    spec.pop("$schema", None)
+    _check("resolved", spec, path, f" (merged with {SOURCE_FILE})")
+    fields = _read_json(schema_path)
+    _check("bq", fields, schema_path)
+    problems = cross_check(spec, fields)
+    if problems:
+        raise ConfigError(f"{path} vs {schema_path}: " + "; ".join(problems))
+    return EntityConfig(name=name, spec=spec, fields=fields)
+
+
+def cross_check(spec: dict, fields: list[dict]) -> list[str]:
+    """Semantic checks the JSON Schema cannot express: the config's columns against the BQ schema."""
+    problems: list[str] = []
+    by_name = {f["name"]: f for f in fields}
+    lowered = [n.lower() for n in by_name]
+    dupes = sorted({n for n in lowered if lowered.count(n) > 1})
+    if dupes:
+        problems.append(f"duplicate column names (BigQuery is case-insensitive): {', '.join(dupes)}")
+    reserved = [n for n in by_name if n.lower() in {c["name"] for c in METADATA_COLUMNS}
+                or n.upper().startswith(("_TABLE_", "_FILE_", "_PARTITION", "_ROW_TIMESTAMP"))]
+    if reserved:
+        problems.append(f"reserved column names in the schema: {', '.join(reserved)}")
+
+    def scalar_column(role: str, column: str, allowed: set[str] | None = None) -> None:
+        field = by_name.get(column)
+        if field is None:
+            problems.append(f"{role} {column!r} is not a column of the schema")
+        elif field.get("mode") == "REPEATED" or field["type"] in NESTED_TYPES:
+            problems.append(f"{role} {column!r} must be a scalar column, not {field['type']}"
+                            f"{' REPEATED' if field.get('mode') == 'REPEATED' else ''}")
+        elif allowed and field["type"] not in allowed:
+            problems.append(f"{role} {column!r} has type {field['type']}; "
+                            f"expected one of {', '.join(sorted(allowed))}")
+
+    for key in spec["merge_keys"]:
+        scalar_column("merge key", key)
+    if spec.get("cursor_field"):
+        scalar_column("cursor_field", spec["cursor_field"], TIME_TYPES)
+    target = spec["target"]
+    if "partition" in target:
+        scalar_column("partition field", target["partition"]["field"], TIME_TYPES)
+    for column in target.get("cluster_by", []):
+        scalar_column("cluster_by column", column)
+    try:
+        parse_instant(spec["start_date"])
+    except ValueError as exc:
+        problems.append(f"start_date: {exc}")
+    return problems
+
+
+def validate_all(config_dir: Path, schema_dir: Path) -> dict[str, str]:
+    """Validate every config (and orphan schema) under the two folders: `file → problem`."""
+    problems: dict[str, str] = {}
+    for source_path in sorted(config_dir.glob(f"*/{SOURCE_FILE}")):
+        try:
+            _check("source", _read_json(source_path), source_path)
+        except ConfigError as exc:
+            problems[str(source_path)] = str(exc)
+    names = config_files(config_dir)
+    for name in names:
+        try:
+            load_entity(name, config_dir, schema_dir)
+        except ConfigError as exc:
+            problems[str(names[name])] = str(exc)
+    for schema_path in sorted(schema_dir.glob("*/*.json")):
+        name = f"{schema_path.parent.name}/{schema_path.stem}"
+        if name not in names:
+            problems[str(schema_path)] = f"{schema_path}: no config/{name}.json uses this schema"
+    return problems

@@ -1,0 +1,73 @@
+"""Typed errors and the single place that decides: retry (raise, Pub/Sub redelivers) or give up (ack).
+
+Permanent errors are things a redelivery cannot fix (a bad message, a bad config, a 4xx from the API,
+records that break the contract): they are logged with their cause, recorded in the run ledger and the
+message is acknowledged. Everything transient is retryable and re-raised so Pub/Sub redelivers.
+"""
+
+from __future__ import annotations
+
+from google.api_core import exceptions as gexc
+
+from utils.requests_api import RETRY_STATUSES, HttpStatusError, TransportError
+
+
+class IngestError(Exception):
+    """Base class. The entry point prefixes the entity name when it logs and records the error."""
+
+    retryable = False
+
+
+class PermanentError(IngestError):
+    """A redelivery would fail the same way."""
+
+
+class RetryableError(IngestError):
+    """Transient: raise so Pub/Sub redelivers."""
+
+    retryable = True
+
+
+class PayloadError(PermanentError):
+    """The Pub/Sub message is not a valid trigger payload."""
+
+
+class ConfigError(PermanentError):
+    """An entity config or its BigQuery schema is invalid."""
+
+
+class ApiError(PermanentError):
+    """The source API answered with something we cannot use (4xx, bad JSON, missing record path)."""
+
+
+class RecordError(PermanentError):
+    """Records break the entity's contract (e.g. a merge key is missing)."""
+
+
+_RETRYABLE_GOOGLE = (
+    gexc.TooManyRequests,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.ServiceUnavailable,
+    gexc.GatewayTimeout,
+    gexc.DeadlineExceeded,
+    gexc.RetryError,
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The one decision point. Unknown exceptions count as retryable: the message is not lost, and the
+    subscription's dead-letter policy bounds the redeliveries."""
+    if isinstance(exc, IngestError):
+        return exc.retryable
+    if isinstance(exc, HttpStatusError):  # still failing after the session's own retries
+        return exc.status in RETRY_STATUSES or exc.status == 408
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, _RETRYABLE_GOOGLE):
+        return True
+    if isinstance(exc, gexc.GoogleAPICallError):
+        # 4xx from Google APIs (bad SQL, schema mismatch, permission) will not fix themselves...
+        # except 408/409-style conflicts, which a retry resolves.
+        return exc.code in (408, 409)
+    return True

@@ -1,0 +1,78 @@
+"""The run ledger: one row per attempt of a sync in `<meta_dataset>.runs`, written with a DML
+INSERT whose values are all query parameters."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from ingestion.settings import Settings
+from utils import bq_helper
+
+RUNS_TABLE = "runs"
+RUN_FIELDS = [
+    {"name": "run_id", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "message_id", "type": "STRING"},
+    {"name": "attempt", "type": "INT64"},
+    {"name": "entity", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "sync_mode", "type": "STRING"},
+    {"name": "window_start", "type": "TIMESTAMP"},
+    {"name": "window_end", "type": "TIMESTAMP"},
+    {"name": "pages", "type": "INT64"},
+    {"name": "records", "type": "INT64"},
+    {"name": "rows_merged", "type": "INT64"},
+    {"name": "bytes", "type": "INT64"},
+    {"name": "watermark", "type": "TIMESTAMP"},
+    {"name": "status", "type": "STRING", "mode": "REQUIRED",
+     "description": "succeeded | failed"},
+    {"name": "error_class", "type": "STRING"},
+    {"name": "error_message", "type": "STRING"},
+    {"name": "started_at", "type": "TIMESTAMP", "mode": "REQUIRED"},
+    {"name": "finished_at", "type": "TIMESTAMP"},
+]
+_TYPES = {f["name"]: f["type"] for f in RUN_FIELDS}
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    entity: str
+    sync_mode: str
+    message_id: str | None = None
+    attempt: int | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    pages: int = 0
+    records: int = 0
+    rows_merged: int = 0
+    bytes: int = 0
+    watermark: datetime | None = None
+    status: str = "running"
+    error_class: str | None = None
+    error_message: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+
+def runs_table_id(settings: Settings) -> str:
+    return f"{settings.project}.{settings.meta_dataset}.{RUNS_TABLE}"
+
+
+@functools.cache
+def _ensure_runs_table(settings: Settings) -> str:
+    bq_helper.ensure_dataset(settings.project, settings.meta_dataset, settings.location)
+    return bq_helper.create_table(
+        runs_table_id(settings), bq_helper.schema_from_json(RUN_FIELDS),
+        partition_field="started_at", cluster_by=["entity", "status"],
+        description="One row per sync attempt (see README: run ledger)",
+    ).full_table_id.replace(":", ".")
+
+
+def append_run(row: RunRow, settings: Settings) -> None:
+    table_id = _ensure_runs_table(settings)
+    values = asdict(row)
+    names = list(values)
+    sql = (f"INSERT INTO `{table_id}` ({', '.join(names)}) "
+           f"VALUES ({', '.join('@' + n for n in names)})")
+    bq_helper.query(sql, {n: (_TYPES[n], values[n]) for n in names})

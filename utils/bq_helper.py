@@ -1,0 +1,100 @@
+"""BigQuery adapter: datasets, tables, load jobs from GCS, parameterised queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.api_core.exceptions import NotFound
+from google.cloud import bigquery
+
+from utils.gcp import emulator_kwargs
+
+SchemaFields = Sequence[bigquery.SchemaField]
+
+
+@functools.cache
+def client(project: str | None = None) -> bigquery.Client:
+    # BIGQUERY_EMULATOR_HOST is honoured by the client itself; only the credentials need changing.
+    return bigquery.Client(project=project, **emulator_kwargs("BIGQUERY_EMULATOR_HOST"))
+
+
+def schema_from_json(fields: list[dict]) -> list[bigquery.SchemaField]:
+    """Fields in the `bq` CLI schema JSON format → SchemaField objects (nested RECORDs included)."""
+    return [bigquery.SchemaField.from_api_repr(f) for f in fields]
+
+
+def ensure_dataset(project: str, dataset: str, location: str) -> None:
+    ds = bigquery.Dataset(f"{project}.{dataset}")
+    ds.location = location
+    client(project).create_dataset(ds, exists_ok=True)
+
+
+def get_table(table_id: str) -> bigquery.Table | None:
+    try:
+        return client().get_table(table_id)
+    except NotFound:
+        return None
+
+
+def create_table(
+    table_id: str,
+    schema: SchemaFields,
+    partition_field: str | None = None,
+    partition_granularity: str = "DAY",
+    cluster_by: Sequence[str] | None = None,
+    description: str | None = None,
+    expires: dt.datetime | None = None,
+) -> bigquery.Table:
+    """Create the table if it does not exist (existing tables are returned untouched)."""
+    table = bigquery.Table(table_id, schema=list(schema))
+    if partition_field:
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=partition_granularity, field=partition_field
+        )
+    if cluster_by:
+        table.clustering_fields = list(cluster_by)
+    table.description = description
+    table.expires = expires
+    return client().create_table(table, exists_ok=True)
+
+
+def load_ndjson_from_gcs(
+    uris: Iterable[str], table_id: str, schema: SchemaFields, truncate: bool = True
+) -> int:
+    """Run a load job of NEWLINE_DELIMITED_JSON objects into `table_id`; returns rows loaded."""
+    config = bigquery.LoadJobConfig(
+        schema=list(schema),
+        source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        write_disposition="WRITE_TRUNCATE" if truncate else "WRITE_APPEND",
+    )
+    job = client().load_table_from_uri(list(uris), table_id, job_config=config)
+    job.result()
+    return int(job.output_rows or 0)
+
+
+def _param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
+    """Infer the parameter type from the value; pass `(TYPE, value)` to force it (e.g. a NULL)."""
+    if isinstance(value, tuple):
+        return bigquery.ScalarQueryParameter(name, *value)
+    # bool before int: bool is an int subclass.
+    kinds = ((bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (dt.datetime, "TIMESTAMP"),
+             (dt.date, "DATE"))
+    kind = next((k for t, k in kinds if isinstance(value, t)), "STRING")
+    return bigquery.ScalarQueryParameter(name, kind, value)
+
+
+def query(sql: str, params: dict[str, Any] | None = None) -> bigquery.QueryJob:
+    """Run `sql` with named parameters (`@name`) and wait for it; returns the finished job."""
+    config = bigquery.QueryJobConfig(
+        query_parameters=[_param(k, v) for k, v in (params or {}).items()]
+    )
+    job = client().query(sql, job_config=config)
+    job.result()
+    return job
+
+
+def delete_table(table_id: str) -> None:
+    client().delete_table(table_id, not_found_ok=True)

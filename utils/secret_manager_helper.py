@@ -1,0 +1,47 @@
+"""Secret Manager adapter. Secret values are returned to the caller and never logged here."""
+
+from __future__ import annotations
+
+import functools
+
+from google.cloud import secretmanager
+
+from utils.gcp import emulator_kwargs
+
+
+@functools.cache
+def client() -> secretmanager.SecretManagerServiceClient:
+    return secretmanager.SecretManagerServiceClient(
+        **emulator_kwargs("SECRET_MANAGER_EMULATOR_HOST", rest_endpoint=True)
+    )
+
+
+def secret_path(project: str, secret: str) -> str:
+    """Accept a bare secret id or a full `projects/<p>/secrets/<id>` name."""
+    return secret if secret.startswith("projects/") else f"projects/{project}/secrets/{secret}"
+
+
+def access_secret(project: str, secret: str, version: str = "latest") -> str:
+    name = f"{secret_path(project, secret)}/versions/{version}"
+    return client().access_secret_version(name=name).payload.data.decode("utf-8")
+
+
+def add_secret_version(project: str, secret: str, value: str) -> str:
+    """Store `value` as the new latest version; returns the version's resource name."""
+    version = client().add_secret_version(
+        parent=secret_path(project, secret), payload={"data": value.encode("utf-8")}
+    )
+    return version.name
+
+
+def create_secret(project: str, secret: str) -> None:
+    """Create an empty secret (no version); a no-op when it exists."""
+    from google.api_core.exceptions import AlreadyExists
+
+    try:
+        client().create_secret(
+            parent=f"projects/{project}", secret_id=secret,
+            secret={"replication": {"automatic": {}}},
+        )
+    except AlreadyExists:
+        pass
