@@ -11,8 +11,7 @@ from ingestion.config import EntityConfig, load_entity
 from ingestion.errors import PayloadError
 from ingestion.extract import extract_pages, open_session
 from ingestion.ledger import RunRow, append_run
-from ingestion.load import (drop_staging, ensure_target_table, load_staging, max_cursor,
-                            merge_into_target)
+from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursor, merge_into_target
 from ingestion.payload import SyncRequest
 from ingestion.settings import Settings
 from ingestion.stage import stage_pages

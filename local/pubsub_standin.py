@@ -49,7 +49,8 @@ class PubSubStandIn:
 
     def __post_init__(self):
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        # Numeric ids, unique across restarts (the ledger is queried by message id).
+        self._ids = itertools.count(int(time.time() * 1000) * 1000)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
 
     def __call__(self, environ, start_response):

@@ -75,15 +75,22 @@ def load_ndjson_from_gcs(
     return int(job.output_rows or 0)
 
 
-def _param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    """Infer the parameter type from the value; pass `(TYPE, value)` to force it (e.g. a NULL)."""
+_KINDS = ((bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (dt.datetime, "TIMESTAMP"),
+          (dt.date, "DATE"))  # bool before int: bool is an int subclass
+
+
+def _kind(value: Any) -> str:
+    return next((k for t, k in _KINDS if isinstance(value, t)), "STRING")
+
+
+def _param(name: str, value: Any):
+    """Infer the parameter type from the value (a list is an ARRAY); pass `(TYPE, value)` to force
+    the type (e.g. of a NULL)."""
     if isinstance(value, tuple):
         return bigquery.ScalarQueryParameter(name, *value)
-    # bool before int: bool is an int subclass.
-    kinds = ((bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (dt.datetime, "TIMESTAMP"),
-             (dt.date, "DATE"))
-    kind = next((k for t, k in kinds if isinstance(value, t)), "STRING")
-    return bigquery.ScalarQueryParameter(name, kind, value)
+    if isinstance(value, list):
+        return bigquery.ArrayQueryParameter(name, _kind(value[0]) if value else "STRING", value)
+    return bigquery.ScalarQueryParameter(name, _kind(value), value)
 
 
 def query(sql: str, params: dict[str, Any] | None = None) -> bigquery.QueryJob:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
+from google.api_core.exceptions import Conflict
 from google.cloud import secretmanager
 
 from utils.gcp import emulator_kwargs
@@ -36,12 +38,9 @@ def add_secret_version(project: str, secret: str, value: str) -> str:
 
 def create_secret(project: str, secret: str) -> None:
     """Create an empty secret (no version); a no-op when it exists."""
-    from google.api_core.exceptions import AlreadyExists
-
-    try:
+    # ALREADY_EXISTS is AlreadyExists over gRPC but a plain 409 Conflict over REST.
+    with contextlib.suppress(Conflict):
         client().create_secret(
             parent=f"projects/{project}", secret_id=secret,
             secret={"replication": {"automatic": {}}},
         )
-    except AlreadyExists:
-        pass

@@ -1,0 +1,125 @@
+"""Shared fixtures: one local Google Cloud stack per test session, and per-test isolation
+(a fresh bucket, datasets and config folder for every test that syncs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import functions_framework
+import pytest
+
+from ingestion.settings import ROOT, Settings
+from local.demo_api import DemoShopApi
+from local.stack import LocalStack, serve_in_thread
+
+API_KEY = "test-key-not-a-secret"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> LocalStack:
+    local = LocalStack(tmp_path_factory.mktemp("stack")).start()
+    local.apply_env()
+    yield local
+    local.stop()
+
+
+@dataclass
+class Env:
+    """One test's world: its own bucket, meta dataset and config/schema folders."""
+
+    settings: Settings
+    tmp: Path
+    suffix: str
+
+    def write(self, name: str, config: dict, schema: list[dict], source: dict | None = None) -> None:
+        src, entity = name.split("/")
+        (self.settings.config_dir / src).mkdir(parents=True, exist_ok=True)
+        (self.settings.schema_dir / src).mkdir(parents=True, exist_ok=True)
+        (self.settings.config_dir / src / f"{entity}.json").write_text(json.dumps(config))
+        (self.settings.schema_dir / src / f"{entity}.json").write_text(json.dumps(schema))
+        if source is not None:
+            (self.settings.config_dir / src / "_source.json").write_text(json.dumps(source))
+
+    def copy_demo_configs(self) -> str:
+        """The shipped demo_shop configs, pointed at a dataset of this test; returns the dataset."""
+        shutil.copytree(ROOT / "config/demo_shop", self.settings.config_dir / "demo_shop")
+        shutil.copytree(ROOT / "schema/demo_shop", self.settings.schema_dir / "demo_shop")
+        source_file = self.settings.config_dir / "demo_shop/_source.json"
+        source = json.loads(source_file.read_text())
+        source["target"]["dataset"] = dataset = f"demo_shop_{self.suffix}"
+        source_file.write_text(json.dumps(source))
+        return dataset
+
+
+@pytest.fixture
+def env(stack, tmp_path, monkeypatch) -> Env:
+    from utils import gcs_helper
+
+    suffix = uuid.uuid4().hex[:10]
+    bucket = f"test-{suffix}"
+    gcs_helper.client().create_bucket(bucket)
+    settings = Settings(project=stack.project, bucket=bucket, meta_dataset=f"meta_{suffix}",
+                        config_dir=tmp_path / "config", schema_dir=tmp_path / "schema")
+    settings.config_dir.mkdir()
+    settings.schema_dir.mkdir()
+    for var, value in {"INGEST_BUCKET": bucket, "INGEST_META_DATASET": settings.meta_dataset,
+                       "INGEST_CONFIG_DIR": str(settings.config_dir),
+                       "INGEST_SCHEMA_DIR": str(settings.schema_dir)}.items():
+        monkeypatch.setenv(var, value)
+    return Env(settings, tmp_path, suffix)
+
+
+@pytest.fixture(scope="session")
+def demo_secret(stack) -> str:
+    """The demo API key stored in the Secret Manager stand-in, through the real client."""
+    from utils import secret_manager_helper
+
+    secret_manager_helper.create_secret(stack.project, "demo-shop-api")
+    secret_manager_helper.add_secret_version(stack.project, "demo-shop-api",
+                                             json.dumps({"api_key": API_KEY}))
+    return API_KEY
+
+
+@pytest.fixture
+def demo_api(demo_secret, monkeypatch):
+    """The bundled demo shop API on 127.0.0.1, with its ground-truth data."""
+    api = DemoShopApi(demo_secret)
+    served = serve_in_thread(api)
+    monkeypatch.setenv("DEMO_SHOP_API_URL", served.url)
+    yield api
+    served.stop()
+
+
+def envelope(payload, message_id: str = "1001", raw: bytes | None = None,
+             attempt: int | None = None) -> dict:
+    data = raw if raw is not None else json.dumps(payload).encode()
+    body = {"message": {"data": base64.b64encode(data).decode(), "messageId": message_id,
+                        "publishTime": "2026-11-20T10:00:00.123456789Z", "attributes": {}},
+            "subscription": "projects/local-project/subscriptions/ingest-trigger-push"}
+    if attempt:
+        body["deliveryAttempt"] = attempt
+    return body
+
+
+@pytest.fixture(scope="session")
+def function_client():
+    """The deployed entry point (functions/main.py) as functions-framework serves it."""
+    app = functions_framework.create_app("ingest", str(ROOT / "functions/main.py"), "cloudevent")
+    return app.test_client()
+
+
+def deliver(client, payload=None, message_id: str = "1001", raw: bytes | None = None,
+            attempt: int | None = None):
+    """POST a Pub/Sub push CloudEvent (binary mode, as Eventarc sends it); returns the response."""
+    headers = {
+        "ce-id": message_id, "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/local-project/topics/ingest-trigger",
+        "Content-Type": "application/json",
+    }
+    return client.post("/", json=envelope(payload, message_id, raw, attempt), headers=headers)

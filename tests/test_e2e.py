@@ -1,0 +1,175 @@
+"""End to end: a Pub/Sub CloudEvent delivered to the function (functions/main.py under
+functions-framework) against the demo shop API, checked through the real clients in BigQuery
+and GCS."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from ingestion.dates import parse_instant
+from tests.conftest import API_KEY, deliver
+from utils import bq_helper, gcs_helper
+
+
+def rows(sql: str) -> list[dict]:
+    return [dict(r.items()) for r in bq_helper.query(sql).result()]
+
+
+def table_rows(env, dataset: str, table: str) -> list[dict]:
+    return rows(f"SELECT * FROM `{env.settings.project}.{dataset}.{table}`")
+
+
+def run_rows(env) -> list[dict]:
+    return rows(f"SELECT * FROM `{env.settings.project}.{env.settings.meta_dataset}.runs` "
+                f"ORDER BY started_at")
+
+
+def state(env, entity: str) -> dict | None:
+    data, _ = gcs_helper.read(env.settings.bucket, f"state/{entity}.json")
+    return json.loads(data) if data else None
+
+
+def objects(env, prefix: str = "") -> list[str]:
+    return gcs_helper.list_paths(env.settings.bucket, prefix)
+
+
+def test_incremental_sync_loads_rows_pages_watermark_and_run_row(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    truth = demo_api.data["orders"]
+
+    response = deliver(function_client, {"entity": "demo_shop/orders"}, message_id="555")
+
+    assert response.status_code == 200
+    loaded = table_rows(env, dataset, "orders")
+    assert len(loaded) == len(truth)
+    by_id = {r["id"]: r for r in loaded}
+    assert set(by_id) == {o["id"] for o in truth}
+    sample = truth[17]
+    row = by_id[sample["id"]]
+    assert row["status"] == sample["status"]
+    assert row["shipping"] == sample["shipping"]
+    assert [line["sku"] for line in row["lines"]] == [line["sku"] for line in sample["lines"]]
+    assert row["updated_at"] == parse_instant(sample["updated_at"])
+    assert row["_run_id"] == "20261120T100000_555"
+
+    raw_pages = objects(env, "raw/demo_shop/orders/20261120T100000_555/")
+    runs = run_rows(env)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["status"] == "succeeded"
+    assert run["entity"] == "demo_shop/orders" and run["message_id"] == "555"
+    assert run["records"] == len(truth) and run["rows_merged"] == len(truth)
+    assert run["pages"] == len(raw_pages) > 1
+    assert raw_pages[0].endswith("/page-000001.json")
+    first_page = json.loads(gcs_helper.read(env.settings.bucket, raw_pages[0])[0])
+    assert "items" in first_page["data"]
+    assert secret_absent(env, raw_pages[0])
+
+    newest = max(parse_instant(o["updated_at"]) for o in truth)
+    assert parse_instant(state(env, "demo_shop/orders")["watermark"]) == newest
+    assert run["watermark"] == newest
+
+    table = bq_helper.get_table(f"{env.settings.project}.{dataset}.orders")
+    assert table.time_partitioning.field == "created_at"
+    assert table.clustering_fields == ["customer_id", "status"]
+    # staging tables are dropped once merged
+    assert not [t.table_id for t in bq_helper.client().list_tables(dataset)
+                if t.table_id.startswith("_stg_")]
+
+
+def secret_absent(env, path: str) -> bool:
+    """Raw pages hold the body only: no request headers, no API key."""
+    blob = gcs_helper.client().bucket(env.settings.bucket).get_blob(path)
+    return API_KEY not in blob.download_as_text() and API_KEY not in json.dumps(blob.metadata)
+
+
+def test_rerun_and_redelivery_leave_no_duplicates(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    assert deliver(function_client, {"entity": "demo_shop/customers"}, "1").status_code == 200
+    first = sorted(table_rows(env, dataset, "customers"), key=lambda r: r["customer_id"])
+
+    # the same message again (Pub/Sub redelivery), then a new incremental message
+    assert deliver(function_client, {"entity": "demo_shop/customers"}, "1").status_code == 200
+    assert deliver(function_client, {"entity": "demo_shop/customers"}, "2").status_code == 200
+
+    again = sorted(table_rows(env, dataset, "customers"), key=lambda r: r["customer_id"])
+    assert len(again) == len(demo_api.data["customers"])
+    strip = lambda rs: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rs]  # noqa: E731
+    assert strip(again) == strip(first)
+    assert [r["status"] for r in run_rows(env)] == ["succeeded"] * 3
+
+
+def test_incremental_picks_up_changes_and_latest_version_wins(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    assert deliver(function_client, {"entity": "demo_shop/orders"}, "1").status_code == 200
+    watermark = parse_instant(state(env, "demo_shop/orders")["watermark"])
+
+    # The API now reports a status change of one order, twice (an older and a newer version
+    # inside the same run), and a brand-new order.
+    order = dict(demo_api.data["orders"][3])
+    older = {**order, "status": "older-change", "updated_at": "2026-07-01T00:00:00Z"}
+    newer = {**order, "status": "refunded", "updated_at": "2026-07-02T00:00:00Z"}
+    created = {**order, "id": 999999, "updated_at": "2026-07-01T12:00:00Z"}
+    demo_api.data["orders"] = [o for o in demo_api.data["orders"] if o["id"] != order["id"]]
+    demo_api.data["orders"] += [newer, created, older]
+
+    assert deliver(function_client, {"entity": "demo_shop/orders"}, "2").status_code == 200
+
+    loaded = {r["id"]: r for r in table_rows(env, dataset, "orders")}
+    assert len(loaded) == len({o["id"] for o in demo_api.data["orders"]})
+    assert loaded[order["id"]]["status"] == "refunded"
+    assert 999999 in loaded
+    second = run_rows(env)[-1]
+    assert second["window_start"] < watermark  # the lookback re-reads a little
+    reread = [o for o in demo_api.data["orders"]
+              if parse_instant(o["updated_at"]) >= watermark - timedelta(hours=2)]
+    assert second["records"] == len(reread) >= 3
+    assert parse_instant(state(env, "demo_shop/orders")["watermark"]) == datetime.fromisoformat(
+        "2026-07-02T00:00:00+00:00")
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (b"not json", "not base64-encoded JSON"),
+    (json.dumps(["demo_shop/orders"]).encode(), "must be a JSON object"),
+    (json.dumps({"entity": "demo_shop/nope"}).encode(), "unknown entity 'demo_shop/nope'"),
+    (json.dumps({"entity": "../../etc/passwd"}).encode(), "entity: '../../etc/passwd' does not match"),
+    (json.dumps({"entity": "demo_shop/orders", "sync_mode": "sometimes"}).encode(),
+     "sync_mode: 'sometimes' is not one of"),
+    (json.dumps({"entity": "demo_shop/orders", "sync_mode": "incremental_window",
+                 "start_date": "2026-02-30"}).encode(), "not an ISO date or datetime: '2026-02-30'"),
+])
+def test_bad_payload_is_acknowledged_logged_and_writes_nothing(
+        env, demo_api, function_client, caplog, raw, expected):
+    dataset = env.copy_demo_configs()
+    caplog.set_level("ERROR", logger="ingestion")
+
+    response = deliver(function_client, raw=raw)
+
+    assert response.status_code == 200  # acknowledged: no redelivery loop
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("ingestion")]
+    assert any(expected in m and "rejected trigger message" in m for m in messages), messages
+    assert demo_api.requests == 0
+    assert objects(env) == []
+    datasets = {d.dataset_id for d in bq_helper.client().list_datasets()}
+    assert dataset not in datasets and env.settings.meta_dataset not in datasets
+
+
+def test_api_rejecting_credentials_fails_permanently_without_writing_data(
+        env, demo_api, function_client, caplog):
+    dataset = env.copy_demo_configs()
+    demo_api.api_key = "rotated-elsewhere"
+    caplog.set_level("ERROR", logger="ingestion")
+
+    response = deliver(function_client, {"entity": "demo_shop/orders"})
+
+    assert response.status_code == 200  # a 401 will not fix itself: acknowledged, not retried
+    assert any("demo_shop/orders" in r.getMessage() and "HTTP 401" in r.getMessage()
+               for r in caplog.records)
+    [run] = run_rows(env)
+    assert run["status"] == "failed" and run["error_class"] == "HttpStatusError"
+    assert "401" in run["error_message"] and run["entity"] == "demo_shop/orders"
+    assert state(env, "demo_shop/orders") is None
+    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None

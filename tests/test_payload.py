@@ -1,0 +1,86 @@
+"""Trigger message validation and window planning."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingestion.config import EntityConfig
+from ingestion.errors import PayloadError
+from ingestion.payload import decode_message_data, parse_request
+from ingestion.windows import Window, plan_windows
+
+T = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
+
+
+def entity(step: str | None = None) -> EntityConfig:
+    spec = {"start_date": "2026-01-01", "lookback": "PT2H", "merge_keys": ["id"],
+            "date_filter": {"start_param": "since", **({"step": step} if step else {})}}
+    return EntityConfig("acme/items", spec, [{"name": "id", "type": "INT64"}])
+
+
+def test_decodes_base64_json_objects():
+    data = base64.b64encode(json.dumps({"entity": "a/b"}).encode()).decode()
+    assert decode_message_data(data) == {"entity": "a/b"}
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({}, "(top level): 'entity' is a required property"),
+    ({"entity": "orders"}, "entity: 'orders' does not match"),
+    ({"entity": "a/b", "mode": "full"}, "Additional properties are not allowed ('mode' was unexpected)"),
+    ({"entity": "a/b", "sync_mode": "full"}, "sync_mode: 'full' is not one of"),
+    ({"entity": "a/b", "sync_mode": "incremental_window"}, "incremental_window needs a start_date"),
+    ({"entity": "a/b", "sync_mode": "incremental_window", "start_date": "yesterday"},
+     "not an ISO date or datetime: 'yesterday'"),
+    ({"entity": "a/b", "sync_mode": "historical_full", "start_date": "2026-03-01",
+      "end_date": "2026-02-01"}, "start_date 2026-03-01 is not before end_date 2026-02-01"),
+    ({"entity": "a/b", "start_date": "2026-03-01"}, "incremental always continues from the stored"),
+    ({"entity": "a/b", "start_date": 20260301, "sync_mode": "historical_full"},
+     "start_date: 20260301 is not of type 'string'"),
+])
+def test_bad_payloads_say_what_is_wrong(payload, message):
+    with pytest.raises(PayloadError) as error:
+        parse_request(payload)
+    assert message in str(error.value)
+
+
+def test_dates_are_utc_and_a_bare_end_date_includes_its_day():
+    request = parse_request({"entity": "a/b", "sync_mode": "incremental_window",
+                             "start_date": "2026-02-01", "end_date": "2026-02-28"})
+    assert (request.start, request.end) == (T("2026-02-01T00:00"), T("2026-03-01T00:00"))
+    request = parse_request({"entity": "a/b", "sync_mode": "incremental_window",
+                             "start_date": "2026-02-01T10:00:00+02:00", "end_date": "2026-02-01T12:00"})
+    assert (request.start, request.end) == (T("2026-02-01T08:00"), T("2026-02-01T12:00"))
+
+
+def test_run_id_is_stable_for_one_message():
+    published = T("2026-05-04T03:02:01")
+    a = parse_request({"entity": "a/b"}, message_id="123", publish_time=published)
+    b = parse_request({"entity": "a/b"}, message_id="123", publish_time=published, attempt=3)
+    assert a.run_id == b.run_id == "20260504T030201_123"
+
+
+def test_incremental_starts_at_start_date_then_at_watermark_minus_lookback():
+    now = T("2026-01-03T00:00")
+    request = parse_request({"entity": "a/b"})
+    assert plan_windows(entity(), request, None, now) == [Window(T("2026-01-01T00:00"), now)]
+    watermark = T("2026-01-02T06:00")
+    assert plan_windows(entity(), request, watermark, now) == [Window(T("2026-01-02T04:00"), now)]
+
+
+def test_windows_are_sliced_by_step_and_never_reach_into_the_future():
+    now = T("2026-01-03T12:00")
+    request = parse_request({"entity": "a/b", "sync_mode": "historical_full", "end_date": "2026-01-05"})
+    windows = plan_windows(entity("P1D"), request, None, now)
+    assert windows == [Window(T("2026-01-01T00:00"), T("2026-01-02T00:00")),
+                       Window(T("2026-01-02T00:00"), T("2026-01-03T00:00")),
+                       Window(T("2026-01-03T00:00"), now)]
+    assert all(w.end - w.start <= timedelta(days=1) for w in windows)
+
+
+def test_a_watermark_ahead_of_now_plans_nothing():
+    now = T("2026-01-03T00:00")
+    assert plan_windows(entity(), parse_request({"entity": "a/b"}), now + timedelta(days=1), now) == []
