@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion.config import config_files, load_entity
@@ -32,7 +33,8 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def start_function(stack: LocalStack, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_function(stack: LocalStack, extra_env: dict[str, str]) -> str:
+    """functions/main.py under functions-framework, as Cloud Functions runs it; returns its URL."""
     port = free_port()
     env = {**os.environ, **stack.env, **extra_env, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -44,7 +46,7 @@ def start_function(stack: LocalStack, extra_env: dict[str, str]) -> tuple[subpro
     stack.procs.append(proc)  # stopped with the rest of the stack
     url = f"http://127.0.0.1:{port}/"
     wait_http(url, "functions-framework", proc)
-    return proc, url
+    return url
 
 
 def seed_secret(project: str) -> str:
@@ -57,9 +59,11 @@ def seed_secret(project: str) -> str:
     return api_key
 
 
-def report(settings: Settings, entities: list[str], message_ids: list[str]) -> bool:
+def table_counts(settings: Settings, entities: list[str]) -> dict[str, int]:
+    """Rows per target table, printed with a few sample rows."""
     from utils import bq_helper
 
+    counts = {}
     print("\n=== Tables ===")
     for name in entities:
         entity = load_entity(name, settings.config_dir, settings.schema_dir)
@@ -68,29 +72,41 @@ def report(settings: Settings, entities: list[str], message_ids: list[str]) -> b
         count = next(iter(bq_helper.query(
             f"SELECT COUNT(*) AS n, COUNT(DISTINCT TO_JSON_STRING(STRUCT({keys}))) AS k "
             f"FROM `{table}`").result()))
+        counts[table] = count.n
         print(f"{table}: {count.n} rows ({count.k} distinct keys)")
         shown = ", ".join(entity.columns[:5])
         for row in bq_helper.query(f"SELECT {shown} FROM `{table}` ORDER BY {keys} LIMIT 3").result():
             print("   ", dict(row.items()))
-    print("\n=== This demo's runs (ingest_meta.runs) ===")
+    return counts
+
+
+def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
+    """The ledger rows of this demo's messages, printed."""
+    from utils import bq_helper
+
     runs = [dict(row.items()) for row in bq_helper.query(
         f"SELECT entity, status, pages, records, rows_merged, watermark, error_message "
         f"FROM `{settings.project}.{settings.meta_dataset}.runs` "
         f"WHERE message_id IN UNNEST(@ids) ORDER BY entity, finished_at", {"ids": message_ids},
     ).result()]
+    print("\n=== This demo's runs (ingest_meta.runs) ===")
     for run in runs:
         print(f"  {run['entity']:<24} {run['status']:<10} pages={run['pages']} "
               f"records={run['records']} merged={run['rows_merged']} watermark={run['watermark']}"
               + (f" error={run['error_message']}" if run["error_message"] else ""))
-    return len(runs) == len(message_ids) and all(r["status"] == "succeeded" for r in runs)
+    return runs
 
 
-def main() -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    workdir = ROOT / ".local/demo"
+@dataclass
+class DemoResult:
+    ok: bool
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def run_demo(workdir: Path) -> DemoResult:
+    """Start everything under `workdir`, sync every demo entity through Pub/Sub, report, stop."""
     stack = LocalStack(workdir, persistent=True)
     api = None
-    started = time.monotonic()
     try:
         print("Starting the local stack (fake-gcs-server, bqemulator, Pub/Sub + Secret Manager "
               "stand-ins)...", flush=True)
@@ -98,7 +114,7 @@ def main() -> int:
         stack.apply_env()
         settings = Settings.from_env()
         api = serve_in_thread(DemoShopApi(seed_secret(stack.project)))
-        _, function_url = start_function(stack, {"DEMO_SHOP_API_URL": api.url})
+        function_url = start_function(stack, {"DEMO_SHOP_API_URL": api.url})
         print(f"Demo API on {api.url}; function on {function_url}", flush=True)
 
         from utils import pubsub_helper
@@ -112,19 +128,31 @@ def main() -> int:
             message_ids.append(pubsub_helper.publish_json(stack.project, TOPIC, payload))
             print(f"Published {json.dumps(payload)} (message {message_ids[-1]})", flush=True)
         if not stack.pubsub.wait_idle(timeout=300):
-            print("FAILED: runs did not finish within 300 s", file=sys.stderr)
-            return 1
-        ok = report(settings, entities, message_ids)
-        print(f"\nDemo {'succeeded' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s "
-              f"(data kept in {workdir.relative_to(ROOT)}; `make clean-demo` resets it)")
-        return 0 if ok else 1
-    except KeyboardInterrupt:
-        print("\nInterrupted: stopping everything.", file=sys.stderr)
-        return 130
+            print("FAILED: the runs did not finish within 300 s", file=sys.stderr)
+            return DemoResult(ok=False)
+        counts = table_counts(settings, entities)
+        runs = run_rows(settings, message_ids)
+        ok = len(runs) == len(message_ids) and all(r["status"] == "succeeded" for r in runs)
+        return DemoResult(ok=ok and all(counts.values()), counts=counts)
     finally:
         if api:
             api.stop()
         stack.stop()
+
+
+def main() -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
+    workdir = Path(os.environ.get("INGEST_DEMO_DIR", ROOT / ".local/demo")).resolve()
+    started = time.monotonic()
+    try:
+        result = run_demo(workdir)
+    except KeyboardInterrupt:
+        print("\nInterrupted: everything started was stopped.", file=sys.stderr)
+        return 130
+    print(f"\nDemo {'succeeded' if result.ok else 'FAILED'} in {time.monotonic() - started:.1f}s "
+          f"(data kept in {workdir}; `make clean-demo` resets it)")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ class DemoShopApi:
         self.api_key = api_key
         self.data = data or generate()
         self.requests = 0
+        self.outage: int | None = None  # set to e.g. 503 to simulate an outage
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -74,6 +75,8 @@ class DemoShopApi:
         return self._dispatch(request)(environ, start_response)
 
     def _dispatch(self, request: Request) -> Response:
+        if self.outage:
+            return _json({"error": "service unavailable"}, self.outage)
         if request.headers.get("X-API-Key") != self.api_key:
             return _json({"error": "invalid or missing API key"}, 401)
         try:
@@ -93,7 +96,7 @@ class DemoShopApi:
         if "updated_before" in args:
             before = _parse_time(args["updated_before"])
             rows = [r for r in rows if _parse_time(r["updated_at"]) < before]
-        rows = sorted(rows, key=lambda r: (r["updated_at"], r["id"]))
+        rows = sorted(rows, key=lambda r: (r["updated_at"], r.get("id") or 0))
         page, per_page = int(args.get("page", 1)), min(int(args.get("per_page", 50)), 500)
         total_pages = max(1, math.ceil(len(rows) / per_page))
         items = rows[(page - 1) * per_page: page * per_page]

@@ -34,7 +34,7 @@ class Delivery:
     message_id: str
     subscription: str
     attempts: int = 0
-    status: str = "pending"  # pending | acked | dead_lettered
+    status: str = "pending"  # pending | acked | dead_lettered | abandoned
     last_http_status: int | None = None
 
 
@@ -52,6 +52,12 @@ class PubSubStandIn:
         # Numeric ids, unique across restarts (the ledger is queried by message id).
         self._ids = itertools.count(int(time.time() * 1000) * 1000)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Abandon pending pushes (their endpoint is going away) and free the worker threads."""
+        self._stopped.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __call__(self, environ, start_response):
         return self._dispatch(Request(environ))(environ, start_response)
@@ -122,7 +128,7 @@ class PubSubStandIn:
             "ce-time": message["publishTime"],
             "Content-Type": "application/json",
         }
-        while delivery.attempts < self.max_attempts:
+        while delivery.attempts < self.max_attempts and not self._stopped.is_set():
             delivery.attempts += 1
             envelope = {"message": message, "subscription": delivery.subscription,
                         "deliveryAttempt": delivery.attempts}
@@ -134,8 +140,8 @@ class PubSubStandIn:
                     return
             except requests.RequestException:
                 delivery.last_http_status = None
-            time.sleep(self.backoff_seconds * 2 ** (delivery.attempts - 1))
-        delivery.status = "dead_lettered"
+            self._stopped.wait(self.backoff_seconds * 2 ** (delivery.attempts - 1))
+        delivery.status = "abandoned" if self._stopped.is_set() else "dead_lettered"
 
     def decoded(self) -> list[dict]:
         """Published messages with their data decoded (for tests and the demo's report)."""

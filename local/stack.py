@@ -188,6 +188,8 @@ class LocalStack:
             raise RuntimeError(f"could not create bucket {self.bucket}: {resp.status_code} {resp.text}")
 
     def stop(self) -> None:
+        if self.pubsub:
+            self.pubsub.stop()
         for app in reversed(self.apps):
             with contextlib.suppress(Exception):
                 app.stop()

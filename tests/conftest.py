@@ -52,6 +52,7 @@ class Env:
         source_file = self.settings.config_dir / "demo_shop/_source.json"
         source = json.loads(source_file.read_text())
         source["target"]["dataset"] = dataset = f"demo_shop_{self.suffix}"
+        source["http"] = {"max_retries": 1, "backoff_factor": 0}  # fail fast in tests
         source_file.write_text(json.dumps(source))
         return dataset
 

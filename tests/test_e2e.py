@@ -173,3 +173,42 @@ def test_api_rejecting_credentials_fails_permanently_without_writing_data(
     assert "401" in run["error_message"] and run["entity"] == "demo_shop/orders"
     assert state(env, "demo_shop/orders") is None
     assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None
+
+
+def test_an_outage_is_redelivered_and_the_redelivery_completes_the_sync(
+        env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    demo_api.outage = 503
+
+    failed = deliver(function_client, {"entity": "demo_shop/customers"}, "77", attempt=1)
+
+    assert failed.status_code == 500  # not acknowledged: Pub/Sub redelivers
+    assert state(env, "demo_shop/customers") is None
+    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.customers") is None
+
+    demo_api.outage = None
+    redelivered = deliver(function_client, {"entity": "demo_shop/customers"}, "77", attempt=2)
+
+    assert redelivered.status_code == 200
+    assert len(table_rows(env, dataset, "customers")) == len(demo_api.data["customers"])
+    runs = run_rows(env)
+    assert [(r["status"], r["attempt"]) for r in runs] == [("failed", 1), ("succeeded", 2)]
+    assert runs[0]["error_class"] == "HttpStatusError" and "503" in runs[0]["error_message"]
+    assert runs[0]["run_id"] == runs[1]["run_id"]
+
+
+def test_a_record_without_its_merge_key_fails_the_run_before_anything_is_loaded(
+        env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    broken = dict(demo_api.data["orders"][5])
+    del broken["id"]
+    demo_api.data["orders"][5] = broken
+
+    response = deliver(function_client, {"entity": "demo_shop/orders"})
+
+    assert response.status_code == 200  # permanent: acknowledged
+    [run] = run_rows(env)
+    assert run["status"] == "failed" and run["error_class"] == "RecordError"
+    assert "missing id" in run["error_message"] and run["entity"] == "demo_shop/orders"
+    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None
+    assert state(env, "demo_shop/orders") is None
