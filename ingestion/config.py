@@ -7,7 +7,6 @@ schema in the `bq` CLI format. The JSON Schemas under `ingestion/schemas/` are t
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -16,16 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-
+from ingestion.contract import schema_errors
 from ingestion.dates import parse_duration, parse_instant
 from ingestion.errors import ConfigError, PayloadError
 
-SCHEMAS_DIR = Path(__file__).parent / "schemas"
 SOURCE_FILE = "_source.json"
-ENTITY_SCHEMA_ID = "https://ingestion.local/schemas/entity.schema.json"
-BQ_SCHEMA_ID = "https://ingestion.local/schemas/bq-table.schema.json"
 _ENV_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
 NESTED_TYPES = {"RECORD", "STRUCT"}
@@ -36,34 +30,6 @@ METADATA_COLUMNS = [
     {"name": "_extracted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
      "description": "When the API page holding this row version was fetched."},
 ]
-
-
-@functools.cache
-def _validators() -> dict[str, Draft202012Validator]:
-    schemas = {
-        name: json.loads((SCHEMAS_DIR / f"{name}.schema.json").read_text())
-        for name in ("entity", "bq-table")
-    }
-    registry = Registry().with_resources(
-        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
-    )
-
-    def validator(ref: str) -> Draft202012Validator:
-        return Draft202012Validator({"$ref": ref}, registry=registry)
-
-    return {
-        "entity": validator(ENTITY_SCHEMA_ID),
-        "source": validator(f"{ENTITY_SCHEMA_ID}#/$defs/source"),
-        "resolved": validator(f"{ENTITY_SCHEMA_ID}#/$defs/resolved"),
-        "bq": validator(BQ_SCHEMA_ID),
-    }
-
-
-def schema_errors(kind: str, document: Any) -> list[str]:
-    """Every violation of schema `kind` as `field.path: message` lines (empty when valid)."""
-    errors = sorted(_validators()[kind].iter_errors(document), key=lambda e: list(map(str, e.path)))
-    return [f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {e.message}"
-            for e in errors]
 
 
 def expand_env(text: str, path: Path) -> str:

@@ -8,32 +8,23 @@ their cause and acknowledged, so they never loop; retryable ones are re-raised.
 from __future__ import annotations
 
 import logging
-import re
-from datetime import datetime
 from typing import Any
 
 from ingestion.errors import PayloadError, is_retryable
 from ingestion.ledger import RunRow
-from ingestion.payload import decode_message_data, parse_request
+from ingestion.payload import message_id_of, request_from_envelope
 from ingestion.pipeline import run_sync
 from ingestion.settings import Settings
 
 log = logging.getLogger("ingestion.entrypoint")
 
 
-def handle_pubsub_envelope(envelope: dict[str, Any], settings: Settings | None = None) -> RunRow | None:
-    """`envelope` is the CloudEvent data of a Pub/Sub push: {"message": {...}, "subscription": ...}."""
-    message = (envelope or {}).get("message") or {}
-    message_id = str(message.get("messageId") or message.get("message_id") or "")
-    context: dict[str, Any] = {"message_id": message_id}
+def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None) -> RunRow | None:
+    """`envelope` is the CloudEvent data of a Pub/Sub push: {"message": {...}, "subscription": ...}.
+    Returns the run row, or None when the message was rejected or failed permanently (acked)."""
+    context: dict[str, Any] = {"message_id": message_id_of(envelope)}
     try:
-        publish_time = message.get("publishTime") or message.get("publish_time")
-        request = parse_request(
-            decode_message_data(message.get("data")),
-            message_id=message_id,
-            publish_time=_publish_time(publish_time),
-            attempt=int(envelope.get("deliveryAttempt") or 1),
-        )
+        request = request_from_envelope(envelope)
         context.update(entity=request.entity, run_id=request.run_id, sync_mode=request.mode)
         return run_sync(request, settings or Settings.from_env())
     except PayloadError as exc:
@@ -49,14 +40,4 @@ def handle_pubsub_envelope(envelope: dict[str, Any], settings: Settings | None =
             raise
         log.error("%s: sync failed permanently (acknowledged): %s: %s", entity,
                   type(exc).__name__, exc, extra={**context, "status": "failed"})
-        return None
-
-
-def _publish_time(text: str | None) -> datetime | None:
-    """Pub/Sub's RFC 3339 publishTime, which may carry nanoseconds (more than fromisoformat takes)."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text))
-    except ValueError:
         return None

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
+from ingestion.contract import schema_errors
 from ingestion.dates import is_date_only, parse_instant
 from ingestion.errors import PayloadError
 
@@ -38,13 +35,6 @@ class SyncRequest:
         return f"{stamp}_{suffix}"
 
 
-@functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(
-        json.loads((Path(__file__).parent / "schemas/payload.schema.json").read_text())
-    )
-
-
 def decode_message_data(data: Any) -> dict:
     """Pub/Sub message `data` (base64 text or bytes) → the JSON object it carries."""
     try:
@@ -59,11 +49,9 @@ def decode_message_data(data: Any) -> dict:
 
 def parse_request(payload: dict, message_id: str = "", publish_time: datetime | None = None,
                   attempt: int = 1) -> SyncRequest:
-    errors = sorted(_validator().iter_errors(payload), key=lambda e: list(map(str, e.path)))
+    errors = schema_errors("payload", payload)
     if errors:
-        raise PayloadError("invalid trigger message: " + "; ".join(
-            f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {e.message}"
-            for e in errors))
+        raise PayloadError("invalid trigger message: " + "; ".join(errors))
     mode = payload.get("sync_mode", "incremental")
     try:
         start = parse_instant(payload["start_date"]) if "start_date" in payload else None
@@ -80,3 +68,30 @@ def parse_request(payload: dict, message_id: str = "", publish_time: datetime | 
         raise PayloadError(f"start_date {payload['start_date']} is not before end_date "
                            f"{payload['end_date']}")
     return SyncRequest(payload["entity"], mode, start, end, message_id, publish_time, attempt)
+
+
+def message_id_of(envelope: Any) -> str:
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    return str(message.get("messageId") or "") if isinstance(message, dict) else ""
+
+
+def request_from_envelope(envelope: Any) -> SyncRequest:
+    """A Pub/Sub push envelope ({"message": {...}, "subscription", "deliveryAttempt"}) → request."""
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    if not isinstance(message, dict):
+        raise PayloadError("CloudEvent data is not a Pub/Sub push envelope with a `message`")
+    attempt = envelope.get("deliveryAttempt")
+    return parse_request(
+        decode_message_data(message.get("data")),
+        message_id=message_id_of(envelope),
+        publish_time=_publish_time(message.get("publishTime")),
+        attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
+    )
+
+
+def _publish_time(text: Any) -> datetime | None:
+    """Pub/Sub's RFC 3339 publishTime, which may carry nanoseconds (more than fromisoformat takes)."""
+    try:
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text))
+    except (TypeError, ValueError):
+        return None

@@ -10,7 +10,7 @@ import pytest
 
 from ingestion.config import EntityConfig
 from ingestion.errors import PayloadError
-from ingestion.payload import decode_message_data, parse_request
+from ingestion.payload import decode_message_data, parse_request, request_from_envelope
 from ingestion.windows import Window, plan_windows
 
 T = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
@@ -84,3 +84,18 @@ def test_windows_are_sliced_by_step_and_never_reach_into_the_future():
 def test_a_watermark_ahead_of_now_plans_nothing():
     now = T("2026-01-03T00:00")
     assert plan_windows(entity(), parse_request({"entity": "a/b"}), now + timedelta(days=1), now) == []
+
+
+@pytest.mark.parametrize("envelope", [None, [], {"subscription": "s"}, {"message": "text"}])
+def test_malformed_envelopes_are_payload_errors(envelope):
+    with pytest.raises(PayloadError, match="not a Pub/Sub push envelope"):
+        request_from_envelope(envelope)
+
+
+def test_envelope_fields_reach_the_request():
+    data = base64.b64encode(b'{"entity": "a/b"}').decode()
+    request = request_from_envelope({"message": {"data": data, "messageId": "42",
+                                                 "publishTime": "2026-11-20T10:00:00.123456789Z"},
+                                     "deliveryAttempt": 3})
+    assert (request.entity, request.message_id, request.attempt) == ("a/b", "42", 3)
+    assert request.publish_time == T("2026-11-20T10:00:00.123456")

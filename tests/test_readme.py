@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ingestion.config import SCHEMAS_DIR
+from ingestion.contract import SCHEMAS_DIR
 from ingestion.settings import ROOT
 
 
