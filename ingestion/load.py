@@ -37,13 +37,13 @@ def ensure_target_table(entity: EntityConfig, settings: Settings) -> str:
     return table_id
 
 
-def load_staging(entity: EntityConfig, settings: Settings, run_id: str, uris: list[str]) -> str:
+def load_staging(entity: EntityConfig, settings: Settings, run_id: str, uri: str) -> str:
     """Load job (never streaming) from the NDJSON objects into a fresh, expiring staging table."""
     table_id = staging_table_id(entity, settings, run_id)
     schema = bq_helper.schema_from_json([*entity.table_fields, SEQ_COLUMN])
     bq_helper.create_table(table_id, schema, expires=datetime.now(UTC) + STAGING_TTL,
                            description=f"Staging for run {run_id} of {entity.name}")
-    bq_helper.load_ndjson_from_gcs(uris, table_id, schema, truncate=True)
+    bq_helper.load_ndjson_from_gcs([uri], table_id, schema, truncate=True)
     return table_id
 
 

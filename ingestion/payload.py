@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,15 +24,16 @@ class SyncRequest:
     start: datetime | None = None
     end: datetime | None = None
     message_id: str = ""
-    publish_time: datetime | None = None
     attempt: int = 1
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def run_id(self) -> str:
-        """Deterministic per message, so a redelivery rewrites the same objects and staging table."""
-        stamp = (self.publish_time or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+        """One per delivery attempt: when it started, and which message it serves. Each attempt
+        stages into its own GCS prefix and staging table, so a redelivery never mixes with (or
+        deletes) what an earlier attempt wrote; the message id ties attempts together."""
         suffix = re.sub(r"[^A-Za-z0-9]", "", self.message_id)[-20:] or "manual"
-        return f"{stamp}_{suffix}"
+        return f"{self.received_at:%Y%m%dT%H%M%S%f}_{suffix}"
 
 
 def decode_message_data(data: Any) -> dict:
@@ -47,8 +48,7 @@ def decode_message_data(data: Any) -> dict:
     return payload
 
 
-def parse_request(payload: dict, message_id: str = "", publish_time: datetime | None = None,
-                  attempt: int = 1) -> SyncRequest:
+def parse_request(payload: dict, message_id: str = "", attempt: int = 1) -> SyncRequest:
     errors = schema_errors("payload", payload)
     if errors:
         raise PayloadError("invalid trigger message: " + "; ".join(errors))
@@ -67,7 +67,7 @@ def parse_request(payload: dict, message_id: str = "", publish_time: datetime | 
     if start and end and start >= end:
         raise PayloadError(f"start_date {payload['start_date']} is not before end_date "
                            f"{payload['end_date']}")
-    return SyncRequest(payload["entity"], mode, start, end, message_id, publish_time, attempt)
+    return SyncRequest(payload["entity"], mode, start, end, message_id, attempt)
 
 
 def message_id_of(envelope: Any) -> str:
@@ -84,14 +84,6 @@ def request_from_envelope(envelope: Any) -> SyncRequest:
     return parse_request(
         decode_message_data(message.get("data")),
         message_id=message_id_of(envelope),
-        publish_time=_publish_time(message.get("publishTime")),
         attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
     )
 
-
-def _publish_time(text: Any) -> datetime | None:
-    """Pub/Sub's RFC 3339 publishTime, which may carry nanoseconds (more than fromisoformat takes)."""
-    try:
-        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text))
-    except (TypeError, ValueError):
-        return None

@@ -66,7 +66,7 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
         return
 
     target = ensure_target_table(entity, settings)
-    staging = load_staging(entity, settings, row.run_id, staged.uris)
+    staging = load_staging(entity, settings, row.run_id, staged.uri)
     row.rows_merged = merge_into_target(entity, target, staging)
     newest = max_cursor(entity, staging)
     drop_staging(staging)

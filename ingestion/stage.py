@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ingestion.config import EntityConfig
@@ -20,7 +20,7 @@ from utils import gcs_helper
 
 @dataclass
 class StagedRun:
-    uris: list[str] = field(default_factory=list)
+    uri: str  # wildcard over the run's NDJSON parts: one load-job source, whatever the page count
     pages: int = 0
     records: int = 0
     bytes: int = 0
@@ -31,7 +31,7 @@ def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
 
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str) -> StagedRun:
-    staged = StagedRun()
+    staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"))
     seq = 0
     for page in pages:
         raw_path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}.json"
@@ -49,7 +49,6 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
         if lines:
             path = f"{run_prefix('staged', entity, run_id)}/part-{page.number:06d}.jsonl"
             gcs_helper.upload(bucket, path, "\n".join(lines) + "\n", "application/x-ndjson")
-            staged.uris.append(gcs_helper.uri(bucket, path))
             staged.records += len(lines)
     return staged
 

@@ -53,12 +53,12 @@ def test_incremental_sync_loads_rows_pages_watermark_and_run_row(env, demo_api, 
     assert row["shipping"] == sample["shipping"]
     assert [line["sku"] for line in row["lines"]] == [line["sku"] for line in sample["lines"]]
     assert row["updated_at"] == parse_instant(sample["updated_at"])
-    assert row["_run_id"] == "20261120T100000_555"
-
-    raw_pages = objects(env, "raw/demo_shop/orders/20261120T100000_555/")
     runs = run_rows(env)
     assert len(runs) == 1
     run = runs[0]
+    assert row["_run_id"] == run["run_id"] and run["run_id"].endswith("_555")
+
+    raw_pages = objects(env, f"raw/demo_shop/orders/{run['run_id']}/")
     assert run["status"] == "succeeded"
     assert run["entity"] == "demo_shop/orders" and run["message_id"] == "555"
     assert run["records"] == len(truth) and run["rows_merged"] == len(truth)
@@ -194,7 +194,7 @@ def test_an_outage_is_redelivered_and_the_redelivery_completes_the_sync(
     runs = run_rows(env)
     assert [(r["status"], r["attempt"]) for r in runs] == [("failed", 1), ("succeeded", 2)]
     assert runs[0]["error_class"] == "HttpStatusError" and "503" in runs[0]["error_message"]
-    assert runs[0]["run_id"] == runs[1]["run_id"]
+    assert runs[0]["message_id"] == runs[1]["message_id"] == "77"
 
 
 def test_a_record_without_its_merge_key_fails_the_run_before_anything_is_loaded(
@@ -212,3 +212,74 @@ def test_a_record_without_its_merge_key_fails_the_run_before_anything_is_loaded(
     assert "missing id" in run["error_message"] and run["entity"] == "demo_shop/orders"
     assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None
     assert state(env, "demo_shop/orders") is None
+
+
+def test_each_attempt_stages_into_its_own_prefix(env, demo_api, function_client):
+    env.copy_demo_configs()
+    window = {"entity": "demo_shop/customers", "sync_mode": "incremental_window",
+              "start_date": "2026-01-01"}
+    assert deliver(function_client, window, "9").status_code == 200
+    demo_api.data["customers"] = demo_api.data["customers"][:120]  # the API now has fewer pages
+    assert deliver(function_client, window, "9").status_code == 200  # a redelivery
+
+    first, second = run_rows(env)
+    assert first["run_id"] != second["run_id"]
+    for run in (first, second):
+        assert len(objects(env, f"raw/demo_shop/customers/{run['run_id']}/")) == run["pages"]
+        parts = objects(env, f"staged/demo_shop/customers/{run['run_id']}/")
+        assert len(parts) == -(-run["records"] // 100)  # one NDJSON part per non-empty page
+    assert (first["pages"], second["pages"]) == (4, 2)  # 300 = 3 full pages + an empty one
+    assert second["records"] == 120
+
+
+def test_an_older_version_never_overwrites_a_newer_row(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    assert deliver(function_client, {"entity": "demo_shop/orders"}, "1").status_code == 200
+    order = demo_api.data["orders"][0]
+    stale = {**order, "status": "stale", "updated_at": "2026-01-01T00:00:00Z"}
+    demo_api.data["orders"] = [stale]  # e.g. a lagging replica answering a backfill
+
+    backfill = {"entity": "demo_shop/orders", "sync_mode": "incremental_window",
+                "start_date": "2026-01-01", "end_date": "2026-01-01"}
+    assert deliver(function_client, backfill, "2").status_code == 200
+
+    row = {r["id"]: r for r in table_rows(env, dataset, "orders")}[order["id"]]
+    assert row["status"] == order["status"]
+    assert row["updated_at"] == parse_instant(order["updated_at"])
+    assert run_rows(env)[-1]["records"] == 1
+
+
+def test_a_backfill_window_after_a_gap_does_not_move_the_watermark(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    later = {"entity": "demo_shop/orders", "sync_mode": "incremental_window",
+             "start_date": "2026-05-01", "end_date": "2026-05-31"}
+    assert deliver(function_client, later, "1").status_code == 200
+
+    in_may = [o for o in demo_api.data["orders"] if o["updated_at"].startswith("2026-05")]
+    assert len(table_rows(env, dataset, "orders")) == len(in_may) > 0
+    assert state(env, "demo_shop/orders") is None  # the next incremental still starts at start_date
+
+    assert deliver(function_client, {"entity": "demo_shop/orders"}, "2").status_code == 200
+    assert len(table_rows(env, dataset, "orders")) == len(demo_api.data["orders"])
+    earlier = {"entity": "demo_shop/orders", "sync_mode": "incremental_window",
+               "start_date": "2026-02-01", "end_date": "2026-02-02"}
+    watermark = state(env, "demo_shop/orders")["watermark"]
+    assert deliver(function_client, earlier, "3").status_code == 200
+    assert state(env, "demo_shop/orders")["watermark"] == watermark  # never backwards
+
+
+def test_historical_full_reloads_everything_from_the_start_date(env, demo_api, function_client):
+    dataset = env.copy_demo_configs()
+    assert deliver(function_client, {"entity": "demo_shop/customers"}, "1").status_code == 200
+    demo_api.data["customers"][0] = {**demo_api.data["customers"][0], "name": "Renamed",
+                                     "updated_at": "2026-01-01T00:00:01Z"}  # older than watermark
+
+    full = {"entity": "demo_shop/customers", "sync_mode": "historical_full"}
+    assert deliver(function_client, full, "2").status_code == 200
+
+    run = run_rows(env)[-1]
+    assert run["records"] == len(demo_api.data["customers"])
+    assert run["window_start"] == parse_instant("2026-01-01")
+    names = {r["customer_id"]: r["name"] for r in table_rows(env, dataset, "customers")}
+    # the renamed customer carries an older cursor than the loaded row, so the newer row stays
+    assert names[demo_api.data["customers"][0]["customer_id"]] != "Renamed"

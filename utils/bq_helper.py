@@ -64,10 +64,12 @@ def create_table(
 def load_ndjson_from_gcs(
     uris: Iterable[str], table_id: str, schema: SchemaFields, truncate: bool = True
 ) -> int:
-    """Run a load job of NEWLINE_DELIMITED_JSON objects into `table_id`; returns rows loaded."""
+    """Run a load job of NEWLINE_DELIMITED_JSON objects into `table_id`; returns rows loaded.
+    Values the schema does not know (also inside RECORDs) are ignored rather than failing the load."""
     config = bigquery.LoadJobConfig(
         schema=list(schema),
         source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        ignore_unknown_values=True,
         write_disposition="WRITE_TRUNCATE" if truncate else "WRITE_APPEND",
     )
     job = client().load_table_from_uri(list(uris), table_id, job_config=config)
