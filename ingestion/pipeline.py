@@ -42,7 +42,7 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
             row.finished_at = datetime.now(UTC)
             record_run(row, settings, context)
     log.info("sync succeeded: %d pages, %d records, %d rows merged, watermark %s",
-             row.pages, row.records, row.rows_merged, row.watermark, extra=context)
+             row.pages, row.records, row.rows_merged, row.watermark or "unchanged", extra=context)
     return row
 
 
