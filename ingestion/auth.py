@@ -10,6 +10,7 @@ import base64
 import json
 from typing import Protocol
 
+from ingestion import logs
 from ingestion.errors import ConfigError
 from ingestion.httprequest import HttpRequest
 from utils import secret_manager_helper
@@ -82,7 +83,8 @@ AUTHENTICATORS: dict[str, type] = {
 
 
 def load_secret(project: str, secret: str) -> dict:
-    """The secret's latest version, which must be a JSON object."""
+    """The secret's latest version, which must be a JSON object. Its string values are registered
+    for redaction from every log line."""
     raw = secret_manager_helper.access_secret(project, secret)
     try:
         value = json.loads(raw)
@@ -90,6 +92,9 @@ def load_secret(project: str, secret: str) -> dict:
         value = None
     if not isinstance(value, dict):
         raise ConfigError(f"secret {secret!r} must hold a JSON object (its content is not shown)")
+    for item in value.values():
+        if isinstance(item, str):
+            logs.register_secret(item)
     return value
 
 

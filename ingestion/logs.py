@@ -9,6 +9,26 @@ import os
 import sys
 
 CONTEXT_FIELDS = ("entity", "run_id", "message_id", "sync_mode", "status")
+_SECRETS: set[str] = set()
+_configured = False
+
+
+def register_secret(value: str) -> None:
+    """Never let `value` reach a log line (e.g. urllib3 logs retried URLs with their query string,
+    which may hold an API key)."""
+    if len(value) >= 4:
+        _SECRETS.add(value)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            message = record.getMessage()
+            if any(secret in message for secret in _SECRETS):
+                for secret in _SECRETS:
+                    message = message.replace(secret, "REDACTED")
+                record.msg, record.args = message, ()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,11 +51,16 @@ class TextFormatter(logging.Formatter):
 
 def configure() -> None:
     """JSON when running on Google Cloud (K_SERVICE is set) or INGEST_LOG_FORMAT=json."""
-    logger = logging.getLogger("ingestion")
-    if logger.handlers:
+    global _configured
+    if _configured:
         return
+    _configured = True
+    # Filters on a logger apply to records logged on that very logger, so put it where urllib3 logs.
+    logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
+    logger = logging.getLogger("ingestion")
     use_json = os.environ.get("INGEST_LOG_FORMAT", "json" if os.environ.get("K_SERVICE") else "text")
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(JsonFormatter() if use_json == "json" else TextFormatter())
     logger.addHandler(handler)
     logger.setLevel(os.environ.get("INGEST_LOG_LEVEL", "INFO"))

@@ -84,3 +84,32 @@ def test_json_logs_carry_severity_and_ids_for_cloud_logging():
 def test_text_logs_are_readable_with_the_ids_at_the_end():
     line = logs.TextFormatter().format(make_record("sync failed", entity="acme/items"))
     assert line.endswith("WARNING sync failed  [entity=acme/items]")
+
+
+def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
+    """urllib3 logs each retried URL, query string included, at WARNING."""
+    import socket
+
+    import pytest
+
+    from ingestion.auth import ApiKeyAuth
+    from ingestion.httprequest import HttpRequest
+    from utils import requests_api
+
+    logs.configure()
+    logs.register_secret("sekrit-api-key")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections are refused
+    auth = ApiKeyAuth({"type": "api_key", "secret": "s", "name": "key", "in": "query"},
+                      {"api_key": "sekrit-api-key"})
+    request = HttpRequest("GET", f"http://127.0.0.1:{port}/items")
+    auth.apply(request)
+    caplog.set_level(logging.WARNING)
+
+    with pytest.raises(requests_api.TransportError) as error:
+        requests_api.send(requests_api.new_session(max_retries=2, backoff_factor=0), "GET",
+                          request.url, params=request.params, secret_params=auth.secret_params)
+
+    assert any("Retrying" in r.getMessage() for r in caplog.records)  # urllib3 did log the URL
+    assert "sekrit-api-key" not in caplog.text and "sekrit-api-key" not in str(error.value)
