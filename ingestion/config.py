@@ -74,10 +74,6 @@ class EntityConfig:
     fields: list[dict]
 
     @property
-    def source(self) -> str:
-        return self.name.split("/")[0]
-
-    @property
     def request(self) -> dict:
         return self.spec["request"]
 

@@ -1,7 +1,7 @@
 """Stage pages to GCS: each raw page as received, and its records as NDJSON rows for the load job.
 
-Object paths are deterministic (source, entity, run, page), so a redelivered message overwrites the
-same objects instead of adding new ones.
+Object paths name the source, entity, run and page. A run is one delivery attempt, so attempts of
+the same message never overwrite or mix with each other's pages.
 """
 
 from __future__ import annotations
@@ -31,14 +31,16 @@ def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
 
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str) -> StagedRun:
-    staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"))
+    raw_prefix, staged_prefix = run_prefix("raw", entity, run_id), run_prefix("staged", entity, run_id)
+    staged = StagedRun(gcs_helper.uri(bucket, f"{staged_prefix}/part-*.jsonl"))
     seq = 0
     for page in pages:
-        raw_path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}.json"
-        gcs_helper.upload(bucket, raw_path, page.content, "application/json", metadata={
+        metadata = {
             "url": page.url, "status": str(page.status), "fetched_at": to_rfc3339(page.fetched_at),
             "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
-        })
+        }
+        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}.json", page.content,
+                          "application/json", metadata=metadata)
         staged.pages += 1
         staged.bytes += len(page.content)
         lines = []
@@ -47,8 +49,8 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
             row = to_row(entity, record, run_id, page, seq, f"page {page.number} record {index}")
             lines.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
         if lines:
-            path = f"{run_prefix('staged', entity, run_id)}/part-{page.number:06d}.jsonl"
-            gcs_helper.upload(bucket, path, "\n".join(lines) + "\n", "application/x-ndjson")
+            gcs_helper.upload(bucket, f"{staged_prefix}/part-{page.number:06d}.jsonl",
+                              "\n".join(lines) + "\n", "application/x-ndjson")
             staged.records += len(lines)
     return staged
 
