@@ -27,11 +27,8 @@ def test_watermark_only_moves_forward(env):
     assert state.read_watermark(ENTITY, bucket) == T(5)
 
 
-def test_a_concurrent_writer_is_never_overwritten_by_an_older_watermark(env, mocker):
-    """Another run commits T(9) between our read and our write: our precondition fails, we re-read,
-    and since T(9) is newer than our T(7) we leave it."""
-    bucket = env.settings.bucket
-    state.commit_watermark(ENTITY, bucket, T(1), "r0")
+def race_after_first_read(mocker, competitor_watermark: str) -> None:
+    """Fault injection: another run commits its watermark right after our first state read."""
     real_read = gcs_helper.read
     raced = []
 
@@ -39,31 +36,26 @@ def test_a_concurrent_writer_is_never_overwritten_by_an_older_watermark(env, moc
         result = real_read(bucket_name, path)
         if not raced:
             raced.append(True)
-            competitor = {"watermark": "2026-03-09T00:00:00Z", "run_id": "other"}
+            competitor = {"watermark": competitor_watermark, "run_id": "other"}
             gcs_helper.upload(bucket_name, path, json.dumps(competitor))
         return result
 
     mocker.patch.object(gcs_helper, "read", side_effect=read_then_race)
 
-    assert state.commit_watermark(ENTITY, bucket, T(7), "mine") == T(9)
+
+def test_a_concurrent_newer_watermark_is_never_overwritten_by_an_older_one(env, mocker):
+    """Our precondition fails, we re-read, and since T(9) is newer than our T(7) we leave it."""
+    state.commit_watermark(ENTITY, env.settings.bucket, T(1), "r0")
+    race_after_first_read(mocker, "2026-03-09T00:00:00Z")
+
+    assert state.commit_watermark(ENTITY, env.settings.bucket, T(7), "mine") == T(9)
     assert stored(env) == "2026-03-09T00:00:00Z"
 
 
 def test_a_lost_race_with_an_older_writer_retries_on_top_of_it(env, mocker):
-    bucket = env.settings.bucket
-    real_read = gcs_helper.read
-    raced = []
+    race_after_first_read(mocker, "2026-03-02T00:00:00Z")
 
-    def read_then_race(bucket_name, path):
-        result = real_read(bucket_name, path)
-        if not raced:
-            raced.append(True)
-            gcs_helper.upload(bucket_name, path, json.dumps({"watermark": "2026-03-02T00:00:00Z"}))
-        return result
-
-    mocker.patch.object(gcs_helper, "read", side_effect=read_then_race)
-
-    assert state.commit_watermark(ENTITY, bucket, T(7), "mine") == T(7)
+    assert state.commit_watermark(ENTITY, env.settings.bucket, T(7), "mine") == T(7)
     assert stored(env) == "2026-03-07T00:00:00Z"
 
 
