@@ -86,4 +86,3 @@ def request_from_envelope(envelope: Any) -> SyncRequest:
         message_id=message_id_of(envelope),
         attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
     )
-

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 from ingestion.auth import AUTHENTICATORS
-from ingestion.config import deep_merge
+from ingestion.config import EntityConfig, deep_merge
 from ingestion.errors import ApiError, is_retryable
 from ingestion.extract import extract_pages, open_session
 from ingestion.windows import Window
@@ -21,8 +21,6 @@ WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinf
 
 
 def make_entity(httpserver, **overrides):
-    from ingestion.config import EntityConfig
-
     base = {**ENTITY, "date_filter": None, "base_url": httpserver.url_for("/api"),
             "http": {"max_retries": 3, "backoff_factor": 0},
             "pagination": {"type": "page_number", "page_param": "page", "size_param": "limit",
