@@ -1,19 +1,19 @@
 """Authenticators: one small class per scheme, chosen by the config's `auth.type`.
 
-Credentials come from Secret Manager as a JSON object; authenticators add them to each request and
-list the query parameters that must be redacted wherever a URL is logged or stored.
+Credentials come from Secret Manager as a JSON object; authenticators add them to each request
+(never to the stored request or a log line), list the query parameters to redact from URLs, and may
+`refresh` once when the API answers 401 (OAuth tokens expire mid-run).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Protocol
 
-from ingestion import logs
-from ingestion.errors import ConfigError
+import requests
+
+from ingestion.credentials import AuthContext, basic_header, load_secret, secret_value
 from ingestion.httprequest import HttpRequest
-from utils import secret_manager_helper
+from ingestion.oauth import ClientCredentialsAuth, RefreshTokenAuth
 
 
 class Authenticator(Protocol):
@@ -21,28 +21,33 @@ class Authenticator(Protocol):
 
     def apply(self, request: HttpRequest) -> None: ...
 
+    def refresh(self) -> bool:
+        """Get fresh credentials after a 401; False when the scheme has none to get."""
+        ...
 
-class NoAuth:
+
+class StaticAuth:
+    """Credentials that never change during a run: nothing to refresh."""
+
     secret_params: tuple[str, ...] = ()
 
-    def __init__(self, spec: dict, secret: dict):
+    def refresh(self) -> bool:
+        return False
+
+
+class NoAuth(StaticAuth):
+    def __init__(self, spec: dict, ctx: AuthContext):
         pass
 
     def apply(self, request: HttpRequest) -> None:
         pass
 
 
-def _secret_value(secret: dict, key: str, spec: dict) -> str:
-    if key not in secret:
-        raise ConfigError(f"secret {spec['secret']!r} has no field {key!r} (auth type {spec['type']})")
-    return str(secret[key])
-
-
-class ApiKeyAuth:
-    def __init__(self, spec: dict, secret: dict):
+class ApiKeyAuth(StaticAuth):
+    def __init__(self, spec: dict, ctx: AuthContext):
         self.location = spec.get("in", "header")
         self.name = spec["name"]
-        self.value = spec.get("prefix", "") + _secret_value(secret, spec.get("value_key", "api_key"), spec)
+        self.value = spec.get("prefix", "") + secret_value(ctx, spec.get("value_key", "api_key"), spec)
         self.secret_params = (self.name,) if self.location == "query" else ()
 
     def apply(self, request: HttpRequest) -> None:
@@ -52,23 +57,18 @@ class ApiKeyAuth:
             request.headers[self.name] = self.value
 
 
-class BearerAuth:
-    secret_params: tuple[str, ...] = ()
-
-    def __init__(self, spec: dict, secret: dict):
-        self.token = _secret_value(secret, spec.get("token_key", "token"), spec)
+class BearerAuth(StaticAuth):
+    def __init__(self, spec: dict, ctx: AuthContext):
+        self.token = secret_value(ctx, spec.get("token_key", "token"), spec)
 
     def apply(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = f"Bearer {self.token}"
 
 
-class BasicAuth:
-    secret_params: tuple[str, ...] = ()
-
-    def __init__(self, spec: dict, secret: dict):
-        user = _secret_value(secret, spec.get("username_key", "username"), spec)
-        password = _secret_value(secret, spec.get("password_key", "password"), spec)
-        self.header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+class BasicAuth(StaticAuth):
+    def __init__(self, spec: dict, ctx: AuthContext):
+        self.header = basic_header(secret_value(ctx, spec.get("username_key", "username"), spec),
+                                   secret_value(ctx, spec.get("password_key", "password"), spec))
 
     def apply(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = self.header
@@ -79,25 +79,13 @@ AUTHENTICATORS: dict[str, type] = {
     "api_key": ApiKeyAuth,
     "bearer": BearerAuth,
     "basic": BasicAuth,
+    "oauth2_client_credentials": ClientCredentialsAuth,
+    "oauth2_refresh_token": RefreshTokenAuth,
 }
 
 
-def load_secret(project: str, secret: str) -> dict:
-    """The secret's latest version, which must be a JSON object. Its string values are registered
-    for redaction from every log line."""
-    raw = secret_manager_helper.access_secret(project, secret)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ConfigError(f"secret {secret!r} must hold a JSON object (its content is not shown)")
-    for item in value.values():
-        if isinstance(item, str):
-            logs.register_secret(item)
-    return value
-
-
-def make_authenticator(spec: dict, project: str) -> Authenticator:
-    secret = load_secret(project, spec["secret"]) if "secret" in spec else {}
-    return AUTHENTICATORS[spec["type"]](spec, secret)
+def make_authenticator(spec: dict, project: str, session: requests.Session | None = None,
+                       base_url: str = "", timeout: tuple[float, float] = (10, 60)) -> Authenticator:
+    secret, version = load_secret(project, spec["secret"]) if "secret" in spec else ({}, "")
+    ctx = AuthContext(project, secret, version, session, base_url, timeout)
+    return AUTHENTICATORS[spec["type"]](spec, ctx)

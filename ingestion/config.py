@@ -18,6 +18,7 @@ from typing import Any
 from ingestion.contract import schema_errors
 from ingestion.dates import parse_duration, parse_instant
 from ingestion.errors import ConfigError, PayloadError
+from ingestion.httprequest import placeholders_in
 
 SOURCE_FILE = "_source.json"
 _ENV_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
@@ -78,8 +79,25 @@ class EntityConfig:
         return self.spec["request"]
 
     @property
-    def records_path(self) -> str:
-        return self.spec["records"]["path"]
+    def source(self) -> str:
+        return self.name.split("/")[0]
+
+    @property
+    def records(self) -> dict:
+        return self.spec["records"]
+
+    @property
+    def fan_out(self) -> dict | None:
+        return self.spec.get("fan_out")
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns every row must have: the merge keys and the cursor."""
+        return self.merge_keys + ([self.cursor_field] if self.cursor_field else [])
+
+    @property
+    def availability_lag(self) -> timedelta:
+        return parse_duration(self.spec.get("availability_lag", "PT0S"))
 
     @property
     def pagination(self) -> dict:
@@ -167,12 +185,17 @@ def _load(name: str, path: Path, schema_path: Path) -> EntityConfig:
     spec = deep_merge(source, entity)
     if "base_url" in spec:
         spec["base_url"] = expand_env(spec["base_url"], path)
+    if "token_url" in spec.get("auth", {}):
+        spec["auth"]["token_url"] = expand_env(spec["auth"]["token_url"], path)
     spec.setdefault("target", {}).setdefault("table", path.stem)
     spec.pop("$schema", None)
     _check("resolved", spec, path, f" (merged with {SOURCE_FILE})")
     fields = _read_json(schema_path)
     _check("bq", fields, schema_path)
     problems = cross_check(spec, fields)
+    parent = spec.get("fan_out", {}).get("from_entity", {}).get("entity")
+    if parent and parent not in config_files(path.parent.parent):
+        problems.append(f"fan_out.from_entity: there is no config/{parent}.json")
     if problems:
         raise ConfigError(f"{path} vs {schema_path}: " + "; ".join(problems))
     return EntityConfig(name=name, spec=spec, fields=fields)
@@ -204,6 +227,17 @@ def cross_check(spec: dict, fields: list[dict]) -> list[str]:
 
     for key in spec["merge_keys"]:
         scalar_column("merge key", key)
+    if "fan_out" in spec:
+        scalar_column("fan_out.column", spec["fan_out"]["column"])
+    records = spec["records"]
+    for group in ("fields", "computed"):
+        problems.extend(f"records.{group}: {column!r} is not a column of the schema"
+                        for column in records.get(group, {}) if column not in by_name)
+    if "item" in records.get("computed", {}).values() and "fan_out" not in spec:
+        problems.append("records.computed uses item, but the entity has no fan_out")
+    if records.get("format") == "jsonl" and records.get("path"):
+        problems.append("records.path must be empty for format jsonl (each line is a record)")
+    problems.extend(placeholder_problems(spec))
     if spec.get("cursor_field"):
         scalar_column("cursor_field", spec["cursor_field"], TIME_TYPES)
     target = spec["target"]
@@ -215,6 +249,24 @@ def cross_check(spec: dict, fields: list[dict]) -> list[str]:
         parse_instant(spec["start_date"])
     except ValueError as exc:
         problems.append(f"start_date: {exc}")
+    return problems
+
+
+def placeholder_problems(spec: dict) -> list[str]:
+    """Placeholders must have something to fill them: `{item}` a fan_out, `{job_id}` an async_job;
+    a date_filter without start_param/end_param must place `{start}` itself."""
+    job = spec.get("async_job", {})
+    used = placeholders_in([spec["request"], job.get("create"), job.get("poll")])
+    problems = []
+    if "item" in used and "fan_out" not in spec:
+        problems.append("{item} is used, but the entity has no fan_out")
+    if "job_id" in used and not job:
+        problems.append("{job_id} is used, but the entity has no async_job")
+    if "job_id" in placeholders_in(job.get("create")):
+        problems.append("async_job.create cannot use {job_id}: the job does not exist yet")
+    date_filter = spec.get("date_filter")
+    if date_filter and not {"start_param", "end_param"} & set(date_filter) and "start" not in used:
+        problems.append("date_filter has no start_param/end_param and no request uses {start}")
     return problems
 
 

@@ -40,6 +40,10 @@ class ApiError(PermanentError):
     """The source API answered with something we cannot use (4xx, bad JSON, missing record path)."""
 
 
+class AuthError(PermanentError):
+    """The API or its token endpoint refused the credentials, even after a refresh."""
+
+
 class RecordError(PermanentError):
     """Records break the entity's contract (e.g. a merge key is missing)."""
 

@@ -80,17 +80,24 @@ def merge_into_target(entity: EntityConfig, target_id: str, staging_id: str) -> 
     return int(job.num_dml_affected_rows or 0)
 
 
-def max_cursor(entity: EntityConfig, staging_id: str) -> datetime | None:
-    """The newest cursor value among the records just merged: the next watermark."""
+def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, datetime]:
+    """The newest cursor value among the records just merged, per fan-out item (as text; the key
+    is None without fan-out): the next watermarks."""
     if not entity.cursor_field:
-        return None
-    job = bq_helper.query(f"SELECT MAX({_q(entity.cursor_field)}) AS m FROM {_q(staging_id)}")
-    value = next(iter(job.result())).m
+        return {}
+    cursor = _q(entity.cursor_field)
+    if entity.fan_out:
+        item = _q(entity.fan_out["column"])
+        sql = f"SELECT CAST({item} AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)} GROUP BY 1"
+    else:
+        sql = f"SELECT CAST(NULL AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)}"
+    return {row.item: _as_instant(row.m) for row in bq_helper.query(sql).result() if row.m is not None}
+
+
+def _as_instant(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return None
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
 def drop_staging(staging_id: str) -> None:

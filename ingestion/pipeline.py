@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import requests
+
 from ingestion.auth import make_authenticator
 from ingestion.config import EntityConfig, load_entity
 from ingestion.errors import PayloadError
-from ingestion.extract import extract_pages, open_session
+from ingestion.extract import Slice, extract_pages
+from ingestion.fanout import resolve_items
+from ingestion.fetch import Fetcher, open_session
 from ingestion.ledger import RunRow, append_run
-from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursor, merge_into_target
+from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursors, merge_into_target
 from ingestion.payload import SyncRequest
 from ingestion.settings import Settings
 from ingestion.stage import stage_pages
@@ -48,19 +52,20 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
          now: datetime) -> None:
-    watermark = read_watermark(entity, settings.bucket)
-    windows = plan_windows(entity, request, watermark, now)
-    if not windows:
-        log.info("nothing to sync: the window is empty", extra={"entity": entity.name})
-        return
-    row.window_start, row.window_end = windows[0].start, windows[-1].end
-    log.info("sync %s %s → %s in %d window(s)", request.mode, row.window_start, row.window_end,
-             len(windows), extra={"entity": entity.name, "run_id": row.run_id})
-
-    auth = make_authenticator(entity.auth, settings.project)
-    with open_session(entity) as session:
-        staged = stage_pages(extract_pages(entity, windows, session, auth), entity, row.run_id,
-                             settings.bucket)
+    with open_session(entity.http) as session:
+        fetcher = connect(entity, settings, session)
+        items = resolve_items(entity, settings, fetcher)
+        watermarks = {item: read_watermark(entity, settings.bucket, item) for item in items}
+        plans = {item: plan_windows(entity, request, watermarks[item], now) for item in items}
+        slices = [Slice(item, window) for item, windows in plans.items() for window in windows]
+        if not slices:
+            log.info("nothing to sync: the window is empty", extra={"entity": entity.name})
+            return
+        row.window_start = min(s.window.start for s in slices)
+        row.window_end = max(s.window.end for s in slices)
+        log.info("sync %s %s → %s in %d slice(s) over %d item(s)", request.mode, row.window_start,
+                 row.window_end, len(slices), len(items), extra={"entity": entity.name, "run_id": row.run_id})
+        staged = stage_pages(extract_pages(entity, slices, fetcher), entity, row.run_id, settings.bucket)
     row.pages, row.records, row.bytes = staged.pages, staged.records, staged.bytes
     if not staged.records:
         return
@@ -68,10 +73,20 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
     target = ensure_target_table(entity, settings)
     staging = load_staging(entity, settings, row.run_id, staged.uri)
     row.rows_merged = merge_into_target(entity, target, staging)
-    newest = max_cursor(entity, staging)
+    newest = max_cursors(entity, staging)
     drop_staging(staging)
-    if newest and advances_watermark(request, windows, watermark):
-        row.watermark = commit_watermark(entity, settings.bucket, newest, row.run_id)
+    for item, windows in plans.items():
+        candidate = newest.get(None if item is None else str(item))
+        if candidate and windows and advances_watermark(request, windows, watermarks[item]):
+            committed = commit_watermark(entity, settings.bucket, candidate, row.run_id, item)
+            row.watermark = max(row.watermark or committed, committed)
+
+
+def connect(entity: EntityConfig, settings: Settings, session: requests.Session) -> Fetcher:
+    """The entity's authenticated fetcher over the run's single HTTP session."""
+    timeout = (entity.http.get("connect_timeout_seconds", 10), entity.http.get("read_timeout_seconds", 60))
+    auth = make_authenticator(entity.auth, settings.project, session, entity.spec["base_url"], timeout)
+    return Fetcher(entity.source, entity.http, entity.records, session, auth)
 
 
 def advances_watermark(request: SyncRequest, windows: list[Window],

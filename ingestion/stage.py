@@ -13,8 +13,8 @@ from typing import Any
 
 from ingestion.config import EntityConfig
 from ingestion.dates import to_rfc3339
-from ingestion.errors import RecordError
 from ingestion.extract import Page
+from ingestion.records import project
 from utils import gcs_helper
 
 
@@ -30,23 +30,41 @@ def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
     return f"{kind}/{entity.name}/{run_id}"
 
 
+def raw_suffix(records_spec: dict) -> tuple[str, str]:
+    """(file suffix, content type) of a raw page, so a zipped export stays a valid .zip."""
+    compression = records_spec.get("compression", "none")
+    if compression == "zip":
+        return ".zip", "application/zip"
+    suffix = ".jsonl" if records_spec.get("format") == "jsonl" else ".json"
+    if compression == "gzip":
+        return suffix + ".gz", "application/gzip"
+    return suffix, "application/x-ndjson" if suffix == ".jsonl" else "application/json"
+
+
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str) -> StagedRun:
     raw_prefix, staged_prefix = run_prefix("raw", entity, run_id), run_prefix("staged", entity, run_id)
     staged = StagedRun(gcs_helper.uri(bucket, f"{staged_prefix}/part-*.jsonl"))
+    suffix, content_type = raw_suffix(entity.records)
     seq = 0
     for page in pages:
+        response = page.response
         metadata = {
-            "url": page.url, "status": str(page.status), "fetched_at": to_rfc3339(page.fetched_at),
+            "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
             "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
         }
-        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}.json", page.content,
-                          "application/json", metadata=metadata)
+        if page.slice.item is not None:
+            metadata["item"] = str(page.slice.item)
+        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}{suffix}", response.content,
+                          content_type, metadata=metadata)
         staged.pages += 1
-        staged.bytes += len(page.content)
+        staged.bytes += len(response.content)
+        computed = computed_values(entity, page, run_id)
         lines = []
         for index, record in enumerate(page.records):
             seq += 1
-            row = to_row(entity, record, run_id, page, seq, f"page {page.number} record {index}")
+            row = project(record, entity.columns, entity.records, computed, entity.required_columns,
+                          f"page {page.number} record {index}")
+            row["_seq"] = seq
             lines.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
         if lines:
             gcs_helper.upload(bucket, f"{staged_prefix}/part-{page.number:06d}.jsonl",
@@ -55,15 +73,12 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     return staged
 
 
-def to_row(entity: EntityConfig, record: Any, run_id: str, page: Page, seq: int, where: str) -> dict:
-    """Project a record onto the schema's columns and add the loader's metadata columns."""
-    if not isinstance(record, dict):
-        raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
-    required = entity.merge_keys + ([entity.cursor_field] if entity.cursor_field else [])
-    missing = [c for c in required if record.get(c) is None]
-    if missing:
-        raise RecordError(f"{where}: missing {', '.join(missing)} (merge keys and cursor_field "
-                          f"must be present): {json.dumps(record)[:200]}")
-    row = {c: record[c] for c in entity.columns if c in record}
-    row.update(_run_id=run_id, _extracted_at=to_rfc3339(page.fetched_at), _seq=seq)
-    return row
+def computed_values(entity: EntityConfig, page: Page, run_id: str) -> dict[str, Any]:
+    """The loader's metadata columns, the fan-out item's column, and `records.computed` columns."""
+    known = {"run_id": run_id, "extracted_at": to_rfc3339(page.fetched_at), "item": page.slice.item,
+             "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end)}
+    values = {column: known[source] for column, source in entity.records.get("computed", {}).items()}
+    if entity.fan_out:
+        values[entity.fan_out["column"]] = page.slice.item
+    values.update(_run_id=run_id, _extracted_at=known["extracted_at"])
+    return values

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ingestion.config import EntityConfig
 from ingestion.payload import SyncRequest
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -19,14 +21,25 @@ class Window:
 
 def plan_windows(entity: EntityConfig, request: SyncRequest, watermark: datetime | None,
                  now: datetime) -> list[Window]:
+    """Incremental runs start at the watermark minus the lookback (or the config's start date);
+    nothing ends after `now - availability_lag`, the newest data the API has complete. With
+    `date_filter.align`, both bounds snap down to whole steps (hourly export files)."""
     if request.mode == "incremental":
         start = watermark - entity.lookback if watermark else entity.start_date
         end = now
     else:
         start = request.start or entity.start_date
         end = request.end or now
-    end = min(end, now)  # the future has no data yet
-    return slice_window(Window(start, end), entity.step) if start < end else []
+    end = min(end, now - entity.availability_lag)
+    step = entity.step
+    if step and (entity.date_filter or {}).get("align"):
+        start, end = floor_to(start, step), floor_to(end, step)
+    return slice_window(Window(start, end), step) if start < end else []
+
+
+def floor_to(value: datetime, step: timedelta) -> datetime:
+    """`value` rounded down to a whole multiple of `step` since the Unix epoch (UTC)."""
+    return value - (value - _EPOCH) % step
 
 
 def slice_window(window: Window, step: timedelta | None) -> list[Window]:

@@ -1,7 +1,7 @@
 """A local Secret Manager stand-in, reached by the real `SecretManagerServiceClient` over REST.
 
 No emulator for Secret Manager exists, so this implements the handful of v1 REST calls the product
-makes (create secret, add version, access version). Values are kept in a JSON file that is git-ignored
+makes (create secret, add, access and destroy versions). Values are kept in a JSON file that is git-ignored
 (`.local/`), so secrets never enter the repository.
 """
 
@@ -22,6 +22,7 @@ from local._rest import google_error, json_response
 _SECRET = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)$")
 _ADD = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+):addVersion$")
 _ACCESS = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)/versions/([^/:]+):access$")
+_DESTROY = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)/versions/(\d+):destroy$")
 _CREATE = re.compile(r"^/v1/projects/([^/]+)/secrets$")
 
 
@@ -57,6 +58,8 @@ class SecretManagerStandIn:
             return self._add_version(m[1], m[2], payload.get("data", ""))
         if method == "GET" and (m := _ACCESS.match(path)):
             return self._access(m[1], m[2], m[3])
+        if method == "POST" and (m := _DESTROY.match(path)):
+            return self._destroy(m[1], m[2], int(m[3]))
         return google_error(404, f"no such route: {method} {path}")
 
     def _create(self, project: str, secret: str) -> Response:
@@ -92,9 +95,23 @@ class SecretManagerStandIn:
         number = len(versions) if version == "latest" else int(version) if version.isdigit() else 0
         if not 1 <= number <= len(versions):
             return google_error(404, f"Secret Version [{key}/versions/{version}] not found.")
+        if versions[number - 1].get("state") == "DESTROYED":
+            return google_error(400, f"Secret Version [{key}/versions/{number}] is in DESTROYED state.")
         raw = base64.b64decode(versions[number - 1]["data"])
         return json_response({
             "name": f"{key}/versions/{number}",
             "payload": {"data": versions[number - 1]["data"],
                         "dataCrc32c": str(google_crc32c.value(raw))},
         })
+
+    def _destroy(self, project: str, secret: str, number: int) -> Response:
+        data = self._load()
+        key = f"projects/{project}/secrets/{secret}"
+        versions = data.get(key) or []
+        if not 1 <= number <= len(versions):
+            return google_error(404, f"Secret Version [{key}/versions/{number}] not found.")
+        if versions[number - 1].get("state") == "DESTROYED":
+            return google_error(400, f"Secret Version [{key}/versions/{number}] is already destroyed.")
+        versions[number - 1] = {"state": "DESTROYED", "created": versions[number - 1]["created"]}
+        self._save(data)
+        return json_response({"name": f"{key}/versions/{number}", "state": "DESTROYED"})

@@ -88,7 +88,7 @@ def test_shipped_configs_are_valid():
     (changed(ENTITY, "merge_keys", ...), SCHEMA, SOURCE,
      "acme/items.json: (top level): 'merge_keys' is a required property"),
     (changed(ENTITY, "pagination.type", "scroll"), SCHEMA, SOURCE,
-     "pagination.type: 'scroll' is not one of ['single', 'page_number']"),
+     "pagination.type: 'scroll' is not one of ['single', 'page_number', 'offset'"),
     (changed(ENTITY, "pagination.page_size", 0), SCHEMA, SOURCE,
      "pagination.page_size: 0 is less than the minimum of 1"),
     (changed(ENTITY, "pagination.pageSize", 10), SCHEMA, SOURCE,

@@ -11,8 +11,10 @@ from werkzeug.wrappers import Response
 
 from ingestion.auth import AUTHENTICATORS
 from ingestion.config import EntityConfig, deep_merge
+from ingestion.credentials import AuthContext
 from ingestion.errors import ApiError, is_retryable
-from ingestion.extract import extract_pages, open_session
+from ingestion.extract import Slice, extract_pages
+from ingestion.fetch import Fetcher, open_session
 from ingestion.windows import Window
 from tests.test_config import ENTITY, SCHEMA
 from utils.requests_api import HttpStatusError
@@ -30,11 +32,15 @@ def make_entity(httpserver, **overrides):
     return EntityConfig("acme/items", spec, SCHEMA)
 
 
-def extract(entity, auth_spec=None, secret=None, windows=(WINDOW,)):
+def extract(entity, auth_spec=None, secret=None, windows=(WINDOW,), items=(None,)):
+    """Every page of the entity's walk, through the production fetcher and a real session."""
     auth_spec = auth_spec or {"type": "none"}
-    auth = AUTHENTICATORS[auth_spec["type"]](auth_spec, secret or {})
-    with open_session(entity) as session:
-        return list(extract_pages(entity, list(windows), session, auth))
+    with open_session(entity.http) as session:
+        ctx = AuthContext("local-project", secret or {}, session=session, base_url=entity.spec["base_url"])
+        auth = AUTHENTICATORS[auth_spec["type"]](auth_spec, ctx)
+        fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth)
+        slices = [Slice(item, window) for item in items for window in windows]
+        return list(extract_pages(entity, slices, fetcher))
 
 
 def ids(pages) -> list[int]:

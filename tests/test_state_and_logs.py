@@ -85,6 +85,7 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
     import pytest
 
     from ingestion.auth import ApiKeyAuth
+    from ingestion.credentials import AuthContext
     from ingestion.httprequest import HttpRequest
     from utils import requests_api
 
@@ -94,7 +95,7 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: connections are refused
     auth = ApiKeyAuth({"type": "api_key", "secret": "s", "name": "key", "in": "query"},
-                      {"api_key": "sekrit-api-key"})
+                      AuthContext("local-project", {"api_key": "sekrit-api-key"}))
     request = HttpRequest("GET", f"http://127.0.0.1:{port}/items")
     auth.apply(request)
     caplog.set_level(logging.WARNING)

@@ -1,12 +1,14 @@
 """HTTP adapter over `requests`: one pooled session per run, urllib3 retries, typed failures.
 
 Retries (429, 5xx, connection errors, read timeouts) use urllib3's `Retry`, with exponential backoff,
-jitter and `Retry-After`. What is still failing after the retries surfaces as `HttpStatusError` or
-`TransportError`, so the caller decides what is permanent; URLs in messages have secrets stripped.
+jitter and `Retry-After` (seconds or HTTP date), within a bound on the total time spent waiting. What
+is still failing after the retries surfaces as `HttpStatusError` or `TransportError`, so the caller
+decides what is permanent; URLs in messages have secrets stripped.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,10 +30,40 @@ class TransportError(Exception):
     """Connection failure or timeout that outlived the retries."""
 
 
+class RetryBudgetExceeded(Exception):
+    """The next wait (backoff or the server's `Retry-After`) would exceed the total wait budget."""
+
+
+class BoundedRetry(Retry):
+    """urllib3's `Retry` with a cap on the total time slept across the retries of one request, so a
+    `Retry-After: 3600` or a long outage ends in a retryable error instead of a stuck function."""
+
+    def __init__(self, *args, max_wait: float = 300.0, waited: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_wait, self.waited = max_wait, waited
+
+    def new(self, **kw):
+        kw.setdefault("max_wait", self.max_wait)
+        kw.setdefault("waited", self.waited)
+        return super().new(**kw)
+
+    def sleep(self, response=None) -> None:
+        delay = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+        delay = delay or self.get_backoff_time()
+        if self.waited + delay > self.max_wait:
+            raise RetryBudgetExceeded(
+                f"retrying would wait {delay:.0f} s more after {self.waited:.0f} s "
+                f"(budget {self.max_wait:.0f} s)")
+        self.waited += delay
+        if delay > 0:
+            time.sleep(delay)
+
+
 def new_session(
-    max_retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 60, pool_size: int = 10
+    max_retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 60, pool_size: int = 10,
+    max_wait: float = 300.0,
 ) -> requests.Session:
-    retry = Retry(
+    retry = BoundedRetry(
         total=max_retries,
         connect=max_retries,
         read=max_retries,
@@ -43,6 +75,7 @@ def new_session(
         allowed_methods=None,  # POST here is a read (a search/report query), so it is safe to retry
         respect_retry_after_header=True,
         raise_on_status=False,
+        max_wait=max_wait,
     )
     adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
     session = requests.Session()
@@ -72,13 +105,18 @@ def send(
     headers: dict[str, str] | None = None,
     timeout: tuple[float, float] = (10, 60),
     secret_params: Iterable[str] = (),
+    data: Any = None,
+    ok_statuses: Iterable[int] = (),
 ) -> requests.Response:
-    """One request (with the session's retries); raises on anything but a 2xx."""
+    """One request (with the session's retries); raises on anything but a 2xx or `ok_statuses`."""
     try:
-        resp = session.request(method, url, params=params, json=json, headers=headers, timeout=timeout)
+        resp = session.request(method, url, params=params, json=json, data=data, headers=headers,
+                               timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransportError(f"{type(exc).__name__} calling {redact_url(url, secret_params)}") from None
-    if not resp.ok:
+    except RetryBudgetExceeded as exc:
+        raise TransportError(f"gave up on {redact_url(url, secret_params)}: {exc}") from None
+    if not resp.ok and resp.status_code not in ok_statuses:
         raise HttpStatusError(
             resp.status_code, redact_url(resp.url, secret_params), resp.text[:300].strip()
         )

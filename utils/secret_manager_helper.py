@@ -24,8 +24,19 @@ def secret_path(project: str, secret: str) -> str:
 
 
 def access_secret(project: str, secret: str, version: str = "latest") -> str:
+    return access_secret_version(project, secret, version)[0]
+
+
+def access_secret_version(project: str, secret: str, version: str = "latest") -> tuple[str, str]:
+    """(value, resource name of the version read), e.g. to destroy it once superseded."""
     name = f"{secret_path(project, secret)}/versions/{version}"
-    return client().access_secret_version(name=name).payload.data.decode("utf-8")
+    response = client().access_secret_version(name=name)
+    return response.payload.data.decode("utf-8"), response.name
+
+
+def destroy_secret_version(version_name: str) -> None:
+    """Destroy a superseded version (stops its billing and makes its value unreadable)."""
+    client().destroy_secret_version(name=version_name)
 
 
 def add_secret_version(project: str, secret: str, value: str) -> str:

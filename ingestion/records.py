@@ -1,0 +1,97 @@
+"""From response bytes to records, and from a record to a row of the target table.
+
+Bodies are JSON (records at a dotted path) or JSON lines, optionally inside gzip or zip (hourly
+export APIs ship zipped, gzipped NDJSON). Rows are the schema's columns taken from the record (by
+name, or by a dotted source path) plus computed columns (fan-out item, run id, extraction time…).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from ingestion.errors import ApiError, RecordError
+from ingestion.jsonpath import PathNotFound, dig
+
+_MISSING = object()
+
+
+def decompress(content: bytes, compression: str, url: str) -> Iterator[bytes]:
+    """The payload(s) inside `content`: itself, gunzipped, or every member of a zip archive
+    (members ending in .gz are gunzipped too), in archive order."""
+    try:
+        if compression == "gzip":
+            yield gzip.decompress(content)
+        elif compression == "zip":
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                for member in sorted(archive.namelist()):
+                    if member.endswith("/"):
+                        continue
+                    data = archive.read(member)
+                    yield gzip.decompress(data) if member.endswith(".gz") else data
+        else:
+            yield content
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ApiError(f"response from {url} is not valid {compression}: {exc}") from None
+
+
+def parse_json(content: bytes, url: str) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        excerpt = content[:200].decode("utf-8", "replace").strip()
+        raise ApiError(f"response from {url} is not valid JSON: {excerpt!r}") from None
+
+
+def parse_response(content: bytes, spec: dict, url: str) -> tuple[Any, list[Any]]:
+    """(parsed body, records) for the entity's `records` settings. A missing record path is an
+    error (never silently an empty page) unless `allow_missing`; an explicit null is an empty
+    page; a single object is one record."""
+    if not content.strip() and spec.get("allow_empty_body"):
+        return None, []
+    compression, fmt = spec.get("compression", "none"), spec.get("format", "json")
+    if fmt == "jsonl":
+        records = []
+        for payload in decompress(content, compression, url):
+            for number, line in enumerate(payload.splitlines(), 1):
+                if line.strip():
+                    records.append(parse_json(line, f"{url} (line {number})"))
+        return None, records
+    body = parse_json(b"".join(decompress(content, compression, url)), url)
+    return body, records_at(body, spec.get("path", ""), url, spec.get("allow_missing", False))
+
+
+def records_at(body: Any, path: str, url: str, allow_missing: bool = False) -> list[Any]:
+    try:
+        value = dig(body, path)
+    except PathNotFound as exc:
+        if allow_missing:
+            return []
+        raise ApiError(f"response from {url}: record {exc}") from None
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def project(record: Any, columns: list[str], spec: dict, computed: dict[str, Any],
+            required: list[str], where: str) -> dict:
+    """The row for `record`: each column from its source path (`records.fields`) or same-named
+    key, then computed values; `required` columns (merge keys, cursor) must not be null."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+    paths = spec.get("fields", {})
+    row: dict[str, Any] = {}
+    for column in columns:
+        value = dig(record, paths[column], _MISSING) if column in paths else record.get(column, _MISSING)
+        if value is not _MISSING:
+            row[column] = value
+    row.update(computed)
+    missing = [c for c in required if row.get(c) is None]
+    if missing:
+        raise RecordError(f"{where}: missing {', '.join(missing)} (merge keys and cursor_field "
+                          f"must be present): {json.dumps(record)[:200]}")
+    return row
