@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from urllib.parse import quote
 
 CONTEXT_FIELDS = ("entity", "run_id", "message_id", "sync_mode", "status")
 _SECRETS: set[str] = set()
@@ -18,6 +19,17 @@ def register_secret(value: str) -> None:
     which may hold an API key)."""
     if len(value) >= 4:
         _SECRETS.add(value)
+
+
+def scrub(content: bytes) -> bytes:
+    """`content` with registered secret values (8+ characters, as is or URL-encoded) replaced by
+    REDACTED: APIs echo query-string tokens back in their next-page links, and raw pages are
+    stored. Shorter values (a username) could collide with real data, so they are left."""
+    for secret in _SECRETS:
+        if len(secret) >= 8:
+            for form in {secret, quote(secret, safe="")}:
+                content = content.replace(form.encode(), b"REDACTED")
+    return content
 
 
 class RedactSecrets(logging.Filter):

@@ -1,4 +1,5 @@
-"""Stage pages to GCS: each raw page as received, and its records as NDJSON rows for the load job.
+"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), and its
+records as NDJSON rows for the load job.
 
 Object paths name the source, entity, run and page. A run is one delivery attempt, so attempts of
 the same message never overwrite or mix with each other's pages.
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ingestion import logs
 from ingestion.config import EntityConfig
 from ingestion.dates import to_rfc3339
 from ingestion.extract import Page
@@ -45,6 +47,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     raw_prefix, staged_prefix = run_prefix("raw", entity, run_id), run_prefix("staged", entity, run_id)
     staged = StagedRun(gcs_helper.uri(bucket, f"{staged_prefix}/part-*.jsonl"))
     suffix, content_type = raw_suffix(entity.records)
+    compressed = entity.records.get("compression", "none") != "none"
     seq = 0
     for page in pages:
         response = page.response
@@ -54,7 +57,8 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
         }
         if page.slice.item is not None:
             metadata["item"] = str(page.slice.item)
-        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}{suffix}", response.content,
+        content = response.content if compressed else logs.scrub(response.content)
+        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}{suffix}", content,
                           content_type, metadata=metadata)
         staged.pages += 1
         staged.bytes += len(response.content)

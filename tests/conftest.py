@@ -45,16 +45,27 @@ class Env:
         if source is not None:
             (self.settings.config_dir / src / "_source.json").write_text(json.dumps(source))
 
-    def copy_demo_configs(self) -> str:
-        """The shipped demo_shop configs, pointed at a dataset of this test; returns the dataset."""
-        shutil.copytree(ROOT / "config/demo_shop", self.settings.config_dir / "demo_shop")
-        shutil.copytree(ROOT / "schema/demo_shop", self.settings.schema_dir / "demo_shop")
-        source_file = self.settings.config_dir / "demo_shop/_source.json"
-        source = json.loads(source_file.read_text())
-        source["target"]["dataset"] = dataset = f"demo_shop_{self.suffix}"
-        source["http"] = {"max_retries": 1, "backoff_factor": 0}  # fail fast in tests
-        source_file.write_text(json.dumps(source))
+    def copy_configs(self, source: str) -> str:
+        """The shipped configs of `source`, pointed at a dataset of this test and failing fast
+        (one HTTP retry, no backoff); returns the dataset."""
+        shutil.copytree(ROOT / "config" / source, self.settings.config_dir / source)
+        shutil.copytree(ROOT / "schema" / source, self.settings.schema_dir / source)
+        source_file = self.settings.config_dir / source / "_source.json"
+        spec = json.loads(source_file.read_text())
+        spec["target"]["dataset"] = dataset = f"{source}_{self.suffix}"
+        spec["http"] = {**spec.get("http", {}), "max_retries": 1, "backoff_factor": 0}
+        source_file.write_text(json.dumps(spec))
         return dataset
+
+    def copy_demo_configs(self) -> str:
+        return self.copy_configs("demo_shop")
+
+    def edit_config(self, name: str, change) -> None:
+        """Apply `change(spec)` to the copied config `<source>/<entity>` (e.g. a faster poll)."""
+        path = self.settings.config_dir / f"{name}.json"
+        spec = json.loads(path.read_text())
+        change(spec)
+        path.write_text(json.dumps(spec))
 
 
 @pytest.fixture
@@ -124,3 +135,26 @@ def deliver(client, payload=None, message_id: str = "1001", raw: bytes | None = 
         "Content-Type": "application/json",
     }
     return client.post("/", json=envelope(payload, message_id, raw, attempt), headers=headers)
+
+
+def store_secret(project: str, name: str, value: dict) -> None:
+    """Put `value` as the latest version of secret `name` in the Secret Manager stand-in."""
+    from utils import secret_manager_helper
+
+    secret_manager_helper.create_secret(project, name)
+    secret_manager_helper.add_secret_version(project, name, json.dumps(value))
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """serve(app, env_var): run a simulator on 127.0.0.1 and point `env_var` (a base_url) at it."""
+    served = []
+
+    def start(app, env_var: str) -> str:
+        served.append(serve_in_thread(app))
+        monkeypatch.setenv(env_var, served[-1].url)
+        return served[-1].url
+
+    yield start
+    for item in served:
+        item.stop()
