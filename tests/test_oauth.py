@@ -1,0 +1,101 @@
+"""OAuth2 against a local token endpoint, with the secret in the Secret Manager stand-in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from ingestion.auth import make_authenticator
+from ingestion.errors import AuthError, is_retryable
+from ingestion.fetch import Fetcher, open_session
+from ingestion.httprequest import HttpRequest
+from tests.apis import OAuthProvider, SimApi, json_response
+from tests.conftest import store_secret
+from utils import secret_manager_helper
+
+RECORDS = {"path": "data"}
+
+
+class ProtectedApi(SimApi):
+    def __init__(self, provider: OAuthProvider):
+        super().__init__()
+        self.oauth = provider
+
+    def route(self, request: Request) -> Response:
+        if request.path == "/token":
+            return self.oauth.token(request)
+        if not self.oauth.authorized(request):
+            return json_response({"error": "invalid_token"}, 401)
+        return json_response({"data": [{"id": 1}]})
+
+
+def fetch_once(base_url: str, auth_spec: dict, project: str) -> list:
+    with open_session({"max_retries": 0}) as session:
+        auth = make_authenticator(auth_spec, project, session, base_url)
+        fetcher = Fetcher("oauth-test", {}, RECORDS, session, auth)
+        return fetcher.page(HttpRequest("GET", base_url + "/items")).records
+
+
+@pytest.fixture
+def secret_name(request) -> str:
+    return "oauth-" + request.node.name.replace("_", "-")[:60]
+
+
+def test_client_credentials_token_is_reused_and_renewed_after_a_401(stack, serve, secret_name):
+    api = ProtectedApi(OAuthProvider("cid", "csecret"))
+    url = serve(api, "OAUTH_TEST_URL")
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret"})
+    spec = {"type": "oauth2_client_credentials", "secret": secret_name, "token_url": "/token"}
+
+    assert fetch_once(url, spec, stack.project) == [{"id": 1}]
+    assert fetch_once(url, spec, stack.project) == [{"id": 1}]
+    assert api.oauth.grants == ["client_credentials"]  # cached until it nears expiry
+
+    api.oauth.expire_access_tokens()  # revoked server-side: the API answers 401 once
+    assert fetch_once(url, spec, stack.project) == [{"id": 1}]
+    assert api.oauth.grants == ["client_credentials", "client_credentials"]
+
+
+def test_wrong_client_secret_is_a_permanent_error_without_the_secret_in_it(stack, serve, secret_name):
+    url = serve(ProtectedApi(OAuthProvider("cid", "csecret")), "OAUTH_TEST_URL")
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "wrong-secret-value"})
+    spec = {"type": "oauth2_client_credentials", "secret": secret_name, "token_url": "/token"}
+    with pytest.raises(AuthError) as error:
+        fetch_once(url, spec, stack.project)
+    assert not is_retryable(error.value)
+    assert "HTTP 401" in str(error.value) and "invalid_client" in str(error.value)
+    assert "wrong-secret-value" not in str(error.value)
+
+
+def test_refresh_token_rotated_by_another_run_is_picked_up_from_secret_manager(stack, serve, secret_name):
+    provider = OAuthProvider("cid", "csecret", refresh_token="rt-1")
+    url = serve(ProtectedApi(provider), "OAUTH_TEST_URL")
+    spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
+            "client_auth": "body"}
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret",
+                                              "refresh_token": "rt-1"})
+    with open_session({}) as session:
+        ours = make_authenticator(spec, stack.project, session, url)  # read rt-1, not used yet
+        assert fetch_once(url, spec, stack.project) == [{"id": 1}]  # another run rotates rt-1 → rt-2
+        provider.expire_access_tokens()
+        fetcher = Fetcher("oauth-test", {}, RECORDS, session, ours)
+        # rt-1 is dead now; the provider's invalid_grant makes us re-read the secret and use rt-2
+        assert fetcher.page(HttpRequest("GET", url + "/items")).records == [{"id": 1}]
+    stored = json.loads(secret_manager_helper.access_secret(stack.project, secret_name))
+    assert stored["refresh_token"] in provider.refresh_tokens
+
+
+def test_a_dead_refresh_token_asks_the_user_to_authorize_again(stack, serve, secret_name):
+    url = serve(ProtectedApi(OAuthProvider("cid", "csecret", refresh_token="rt-live")), "OAUTH_TEST_URL")
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret",
+                                              "refresh_token": "rt-revoked"})
+    spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
+            "client_auth": "body"}
+    with pytest.raises(AuthError) as error:
+        fetch_once(url, spec, stack.project)
+    assert not is_retryable(error.value)
+    message = str(error.value)
+    assert "invalid_grant" in message and f"store the new token set in secret '{secret_name}'" in message
+    assert "rt-revoked" not in str(error.value)
