@@ -62,7 +62,8 @@ def test_items_from_a_parent_endpoint(env, serve):
     dataset = f"fan_{env.suffix}"
     parent = {"path": "/accounts", "records_path": "accounts", "value_path": "id",
               "pagination": {"type": "cursor", "cursor_path": "next", "cursor_param": "after"}}
-    env.write("acme/items", child_config({"column": "account", "from_endpoint": parent}, dataset), SCHEMA_ITEMS)
+    env.write("acme/items", child_config({"column": "account", "from_endpoint": parent}, dataset),
+              SCHEMA_ITEMS)
 
     run_sync(SyncRequest("acme/items", "incremental"), env.settings, now=NOW)
 
