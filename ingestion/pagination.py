@@ -117,14 +117,16 @@ class OffsetPaginator(Paginator):
         return request.set(self.location, self.spec["offset_param"], self.spec.get("start_offset", 0))
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
+        if not response.records:  # an empty page always ends the walk
+            return None
         offset = request.get(self.location, self.spec["offset_param"]) + self.spec["page_size"]
         total = self._total(response.body, "total_count_path")
-        done = offset >= total if total is not None else (
-            "is_last_path" not in self.spec and "has_more_path" not in self.spec
-            and self._short(response.records))
-        if done or (not response.records and total is None):
-            return None
-        return request.copy().set(self.location, self.spec["offset_param"], offset)
+        if total is not None:
+            done = offset >= total
+        else:  # with a last-page flag, a short page is not the end: servers may cap the limit
+            flagged = "is_last_path" in self.spec or "has_more_path" in self.spec
+            done = not flagged and self._short(response.records)
+        return None if done else request.copy().set(self.location, self.spec["offset_param"], offset)
 
     def remaining(self, request: HttpRequest, response: ApiResponse) -> list[HttpRequest] | None:
         total = self._total(response.body, "total_count_path")
@@ -136,8 +138,9 @@ class OffsetPaginator(Paginator):
 
 
 class CursorPaginator(Paginator):
-    """The response carries a token for the next page (`next_cursor`, `nextPageToken`…), sent back
-    as a parameter. Stops when the token is absent, null or empty, or repeats (a broken API)."""
+    """The next page is asked for with a token sent back as a parameter: read from the body
+    (`next_cursor`, `nextPageToken`…) or, Stripe-style, from the last record (`starting_after=<id>`).
+    Stops when the token is absent, null or empty, or repeats (a broken API)."""
 
     def __init__(self, spec: dict):
         super().__init__(spec)
@@ -149,7 +152,11 @@ class CursorPaginator(Paginator):
         return request
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
-        token = dig(response.body, self.spec["cursor_path"], None)
+        if "last_record_path" in self.spec:
+            last = response.records[-1] if response.records else {}
+            token = dig(last, self.spec["last_record_path"], None)
+        else:
+            token = dig(response.body, self.spec["cursor_path"], None)
         if token in (None, "") or str(token) in self.seen:
             return None
         self.seen.add(str(token))

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from ingestion.dates import parse_instant
-from ingestion.errors import ApiError, is_retryable
+from ingestion.errors import ApiError, RetryableError, is_retryable
 from ingestion.payload import SyncRequest
 from ingestion.pipeline import run_sync
 from tests.apis import NOW
@@ -205,3 +205,19 @@ def test_a_failed_report_job_is_a_permanent_error_naming_the_job(env, serve):
     with pytest.raises(ApiError, match="report job rr1 ended with status 'Job Failed'") as error:
         sync(env, "facebook/ad_insights")
     assert not is_retryable(error.value)
+
+
+def test_a_report_job_that_never_finishes_is_retryable(env, serve):
+    serve(FacebookApi(polls_until_done=10_000), "FACEBOOK_API_URL")
+    env.copy_configs("facebook")
+
+    def slow_job(spec: dict) -> None:
+        fast_polls(spec)
+        spec["async_job"]["timeout_seconds"] = 0.1
+
+    env.edit_config("facebook/ad_insights", slow_job)
+    store_secret(env.settings.project, "facebook-ads", {"access_token": FB_TOKEN})
+    with pytest.raises(RetryableError, match=r"report job rr1 still 'Job Running' after 0.1 s") as error:
+        sync(env, "facebook/ad_insights")
+    assert is_retryable(error.value)
+    assert gcs_helper.list_paths(env.settings.bucket, "state/") == []  # nothing advanced

@@ -151,3 +151,16 @@ def test_max_pages_is_a_safety_stop(httpserver):
     httpserver.expect_request("/api/items").respond_with_json({"data": page_of(1, 2)})
     entity = make_entity(httpserver, pagination={"max_pages": 3})
     assert len(extract(entity)) == 3
+
+
+def test_stripe_style_cursor_from_the_last_record_and_has_more(httpserver):
+    expect(httpserver, {"limit": "2"}).respond_with_json(
+        {"data": [{"id": 1}, {"id": 2}], "has_more": True})
+    expect(httpserver, {"limit": "2", "starting_after": "2"}).respond_with_json(
+        {"data": [{"id": 3}, {"id": 4}], "has_more": True})
+    expect(httpserver, {"limit": "2", "starting_after": "4"}).respond_with_json(
+        {"data": [{"id": 5}], "has_more": False})
+    entity = make_entity(httpserver, pagination={
+        "type": "cursor", "last_record_path": "id", "cursor_param": "starting_after",
+        "has_more_path": "has_more", "size_param": "limit", "page_size": 2, "page_param": None})
+    assert ids(extract(entity)) == [1, 2, 3, 4, 5]
