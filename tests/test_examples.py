@@ -4,6 +4,7 @@ simulator of its API style, and the loaded table compared with the simulator's g
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from decimal import Decimal
 
@@ -36,6 +37,14 @@ def sync(env, entity: str, mode: str = "incremental", start=None, end=None, now=
     return run_sync(SyncRequest(entity, mode, start, end), env.settings, now=now)
 
 
+def start_example(env, serve, api, source: str, secret_name: str, secret: dict) -> str:
+    """Serve `api` where config/<source> expects it (${<SOURCE>_API_URL}), store the source's secret
+    and copy its configs; returns the test's dataset."""
+    serve(api, f"{source.upper()}_API_URL")
+    store_secret(env.settings.project, secret_name, secret)
+    return env.copy_configs(source)
+
+
 def table(env, dataset: str, name: str, key) -> dict:
     rows = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.{name}`").result()
     loaded = [dict(r.items()) for r in rows]
@@ -46,11 +55,9 @@ def table(env, dataset: str, name: str, key) -> dict:
 
 def test_splash_events_with_rotating_refresh_tokens(env, serve):
     api = SplashApi(expire_tokens_after=3)
-    serve(api, "SPLASH_API_URL")
-    dataset = env.copy_configs("splash")
+    dataset = start_example(env, serve, api, "splash", "splash-oauth", {
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": FIRST_REFRESH_TOKEN})
     project = env.settings.project
-    store_secret(project, "splash-oauth", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                                           "refresh_token": FIRST_REFRESH_TOKEN})
     first_version = secret_manager_helper.access_secret_version(project, "splash-oauth")[1]
 
     run = sync(env, "splash/events")
@@ -81,9 +88,8 @@ def test_splash_events_with_rotating_refresh_tokens(env, serve):
 
 def test_metrc_packages_fan_out_per_license_with_own_state(env, serve):
     api = MetrcApi()
-    serve(api, "METRC_API_URL")
-    dataset = env.copy_configs("metrc")
-    store_secret(env.settings.project, "metrc-api", {"vendor_key": VENDOR_KEY, "user_key": USER_KEY})
+    dataset = start_example(env, serve, api, "metrc", "metrc-api",
+                            {"vendor_key": VENDOR_KEY, "user_key": USER_KEY})
 
     sync(env, "metrc/packages")
 
@@ -105,11 +111,9 @@ def test_metrc_packages_fan_out_per_license_with_own_state(env, serve):
 
 def test_genesys_conversations_post_query_with_client_credentials(env, serve, monkeypatch):
     api = GenesysApi()
-    url = serve(api, "GENESYS_API_URL")
-    monkeypatch.setenv("GENESYS_LOGIN_URL", url)  # the token host; same simulator here
-    dataset = env.copy_configs("genesys")
-    store_secret(env.settings.project, "genesys-oauth",
-                 {"client_id": GENESYS_ID, "client_secret": GENESYS_SECRET})
+    dataset = start_example(env, serve, api, "genesys", "genesys-oauth",
+                            {"client_id": GENESYS_ID, "client_secret": GENESYS_SECRET})
+    monkeypatch.setenv("GENESYS_LOGIN_URL", os.environ["GENESYS_API_URL"])  # token host: same simulator
 
     sync(env, "genesys/conversations")
     sync(env, "genesys/conversations")  # later run: same cached token, lookback re-read merges cleanly
@@ -128,9 +132,8 @@ def test_genesys_conversations_post_query_with_client_credentials(env, serve, mo
 
 def test_jira_requests_start_limit_is_last_page_and_a_jql_window(env, serve):
     api = JiraApi()
-    serve(api, "JIRA_API_URL")
-    dataset = env.copy_configs("jira")
-    store_secret(env.settings.project, "jira-api", {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN})
+    dataset = start_example(env, serve, api, "jira", "jira-api",
+                            {"email": JIRA_EMAIL, "api_token": JIRA_TOKEN})
 
     sync(env, "jira/requests")
 
@@ -147,9 +150,8 @@ def test_jira_requests_start_limit_is_last_page_and_a_jql_window(env, serve):
 
 def test_amplitude_hourly_zip_export_respects_the_availability_lag(env, serve):
     api = AmplitudeApi()
-    serve(api, "AMPLITUDE_API_URL")
-    dataset = env.copy_configs("amplitude")
-    store_secret(env.settings.project, "amplitude-api", {"api_key": AMP_KEY, "secret_key": AMP_SECRET})
+    dataset = start_example(env, serve, api, "amplitude", "amplitude-api",
+                            {"api_key": AMP_KEY, "secret_key": AMP_SECRET})
 
     run = sync(env, "amplitude/events")
 
@@ -173,10 +175,8 @@ def fast_polls(spec: dict) -> None:
 
 def test_facebook_async_insights_jobs_per_account(env, serve):
     api = FacebookApi()
-    serve(api, "FACEBOOK_API_URL")
-    dataset = env.copy_configs("facebook")
+    dataset = start_example(env, serve, api, "facebook", "facebook-ads", {"access_token": FB_TOKEN})
     env.edit_config("facebook/ad_insights", fast_polls)
-    store_secret(env.settings.project, "facebook-ads", {"access_token": FB_TOKEN})
 
     sync(env, "facebook/ad_insights")
 
@@ -198,25 +198,22 @@ def test_facebook_async_insights_jobs_per_account(env, serve):
 
 
 def test_a_failed_report_job_is_a_permanent_error_naming_the_job(env, serve):
-    serve(FacebookApi(fail=True), "FACEBOOK_API_URL")
-    env.copy_configs("facebook")
+    start_example(env, serve, FacebookApi(fail=True), "facebook", "facebook-ads", {"access_token": FB_TOKEN})
     env.edit_config("facebook/ad_insights", fast_polls)
-    store_secret(env.settings.project, "facebook-ads", {"access_token": FB_TOKEN})
     with pytest.raises(ApiError, match="report job rr1 ended with status 'Job Failed'") as error:
         sync(env, "facebook/ad_insights")
     assert not is_retryable(error.value)
 
 
 def test_a_report_job_that_never_finishes_is_retryable(env, serve):
-    serve(FacebookApi(polls_until_done=10_000), "FACEBOOK_API_URL")
-    env.copy_configs("facebook")
+    start_example(env, serve, FacebookApi(polls_until_done=10_000), "facebook", "facebook-ads",
+                  {"access_token": FB_TOKEN})
 
     def slow_job(spec: dict) -> None:
         fast_polls(spec)
         spec["async_job"]["timeout_seconds"] = 0.1
 
     env.edit_config("facebook/ad_insights", slow_job)
-    store_secret(env.settings.project, "facebook-ads", {"access_token": FB_TOKEN})
     with pytest.raises(RetryableError, match=r"report job rr1 still 'Job Running' after 0.1 s") as error:
         sync(env, "facebook/ad_insights")
     assert is_retryable(error.value)
