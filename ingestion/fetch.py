@@ -48,6 +48,11 @@ def limiter_for(source: str, per_second: float | None) -> RateLimiter | None:
         return _LIMITERS.setdefault((source, per_second), RateLimiter(per_second))
 
 
+def timeouts(http: dict) -> tuple[float, float]:
+    """(connect, read) timeouts of the entity's `http` settings."""
+    return http.get("connect_timeout_seconds", 10), http.get("read_timeout_seconds", 60)
+
+
 def open_session(http: dict) -> requests.Session:
     return requests_api.new_session(
         max_retries=http.get("max_retries", 5), backoff_factor=http.get("backoff_factor", 0.5),
@@ -60,7 +65,7 @@ class Fetcher:
     def __init__(self, source: str, http: dict, records_spec: dict, session: requests.Session,
                  auth: Authenticator):
         self.http, self.records_spec, self.session, self.auth = http, records_spec, session, auth
-        self.timeout = (http.get("connect_timeout_seconds", 10), http.get("read_timeout_seconds", 60))
+        self.timeout = timeouts(http)
         self.empty_statuses = tuple(http.get("empty_statuses", ()))
         self.concurrency = http.get("max_concurrency", 1)
         self.limiter = limiter_for(source, http.get("requests_per_second"))
@@ -99,7 +104,7 @@ class Fetcher:
         else:
             body, records = parse_response(resp.content, self.records_spec, url)
         links = {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
-        return ApiResponse(url, resp.status_code, dict(resp.headers), resp.content, body, records, links)
+        return ApiResponse(url, resp.status_code, resp.content, body, records, links)
 
     def pages(self, requests_: Iterable[HttpRequest]) -> Iterator[ApiResponse]:
         """Fetch `requests_` with up to `max_concurrency` in flight, yielding in request order:

@@ -85,9 +85,9 @@ def placeholders_in(value: Any) -> set[str]:
     if isinstance(value, str):
         return set(_PLACEHOLDER.findall(value))
     if isinstance(value, dict):
-        return set().union(*(placeholders_in(v) for v in value.values())) if value else set()
+        value = list(value.values())
     if isinstance(value, list):
-        return set().union(*(placeholders_in(v) for v in value)) if value else set()
+        return set().union(*map(placeholders_in, value))
     return set()
 
 
@@ -97,7 +97,6 @@ class ApiResponse:
 
     url: str  # secrets redacted
     status: int
-    headers: dict[str, str]
     content: bytes  # the body exactly as received
     body: Any  # parsed JSON (None for line-delimited formats)
     records: list[Any]

@@ -13,7 +13,7 @@ from ingestion.config import EntityConfig, load_entity
 from ingestion.errors import PayloadError
 from ingestion.extract import Slice, extract_pages
 from ingestion.fanout import resolve_items
-from ingestion.fetch import Fetcher, open_session
+from ingestion.fetch import Fetcher, open_session, timeouts
 from ingestion.ledger import RunRow, append_run
 from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursors, merge_into_target
 from ingestion.payload import SyncRequest
@@ -84,8 +84,8 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
 
 def connect(entity: EntityConfig, settings: Settings, session: requests.Session) -> Fetcher:
     """The entity's authenticated fetcher over the run's single HTTP session."""
-    timeout = (entity.http.get("connect_timeout_seconds", 10), entity.http.get("read_timeout_seconds", 60))
-    auth = make_authenticator(entity.auth, settings.project, session, entity.spec["base_url"], timeout)
+    auth = make_authenticator(entity.auth, settings.project, session, entity.spec["base_url"],
+                              timeouts(entity.http))
     return Fetcher(entity.source, entity.http, entity.records, session, auth)
 
 

@@ -11,11 +11,12 @@ from ingestion.auth import make_authenticator
 from ingestion.errors import AuthError, is_retryable
 from ingestion.fetch import Fetcher, open_session
 from ingestion.httprequest import HttpRequest
-from tests.apis import OAuthProvider, SimApi, json_response
+from tests.apis import OAuthProvider, SimApi, fake_credential, json_response
 from tests.conftest import store_secret
 from utils import secret_manager_helper
 
 RECORDS = {"path": "data"}
+CLIENT_SECRET = fake_credential("client")
 
 
 class ProtectedApi(SimApi):
@@ -44,9 +45,9 @@ def secret_name(request) -> str:
 
 
 def test_client_credentials_token_is_reused_and_renewed_after_a_401(stack, serve, secret_name):
-    api = ProtectedApi(OAuthProvider("cid", "csecret"))
+    api = ProtectedApi(OAuthProvider("cid", CLIENT_SECRET))
     url = serve(api, "OAUTH_TEST_URL")
-    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret"})
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET})
     spec = {"type": "oauth2_client_credentials", "secret": secret_name, "token_url": "/token"}
 
     assert fetch_once(url, spec, stack.project) == [{"id": 1}]
@@ -59,22 +60,23 @@ def test_client_credentials_token_is_reused_and_renewed_after_a_401(stack, serve
 
 
 def test_wrong_client_secret_is_a_permanent_error_without_the_secret_in_it(stack, serve, secret_name):
-    url = serve(ProtectedApi(OAuthProvider("cid", "csecret")), "OAUTH_TEST_URL")
-    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "wrong-secret-value"})
+    url = serve(ProtectedApi(OAuthProvider("cid", CLIENT_SECRET)), "OAUTH_TEST_URL")
+    wrong = fake_credential("wrong")
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": wrong})
     spec = {"type": "oauth2_client_credentials", "secret": secret_name, "token_url": "/token"}
     with pytest.raises(AuthError) as error:
         fetch_once(url, spec, stack.project)
     assert not is_retryable(error.value)
     assert "HTTP 401" in str(error.value) and "invalid_client" in str(error.value)
-    assert "wrong-secret-value" not in str(error.value)
+    assert wrong not in str(error.value)
 
 
 def test_refresh_token_rotated_by_another_run_is_picked_up_from_secret_manager(stack, serve, secret_name):
-    provider = OAuthProvider("cid", "csecret", refresh_token="rt-1")
+    provider = OAuthProvider("cid", CLIENT_SECRET, refresh_token="rt-1")
     url = serve(ProtectedApi(provider), "OAUTH_TEST_URL")
     spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
             "client_auth": "body"}
-    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret",
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET,
                                               "refresh_token": "rt-1"})
     with open_session({}) as session:
         ours = make_authenticator(spec, stack.project, session, url)  # read rt-1, not used yet
@@ -88,8 +90,8 @@ def test_refresh_token_rotated_by_another_run_is_picked_up_from_secret_manager(s
 
 
 def test_a_dead_refresh_token_asks_the_user_to_authorize_again(stack, serve, secret_name):
-    url = serve(ProtectedApi(OAuthProvider("cid", "csecret", refresh_token="rt-live")), "OAUTH_TEST_URL")
-    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": "csecret",
+    url = serve(ProtectedApi(OAuthProvider("cid", CLIENT_SECRET, refresh_token="rt-live")), "OAUTH_TEST_URL")
+    store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET,
                                               "refresh_token": "rt-revoked"})
     spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
             "client_auth": "body"}

@@ -16,6 +16,11 @@ from werkzeug.wrappers import Request, Response
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
 
+def fake_credential(label: str) -> str:
+    """A throwaway credential for a simulator, made up per test session: nothing real to leak."""
+    return f"{label}-{secrets.token_urlsafe(12)}"
+
+
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json", headers=headers)
 

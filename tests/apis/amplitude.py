@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, basic_credentials, json_response
+from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
 
-API_KEY, SECRET_KEY = "amp-api-key", "amp-secret-key"
+API_KEY, SECRET_KEY = fake_credential("amp-key"), fake_credential("amp-secret")
 LAG = timedelta(hours=2)
 PROJECT = "187520"
 

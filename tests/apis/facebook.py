@@ -11,9 +11,9 @@ from datetime import date, timedelta
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, json_response
+from tests.apis import NOW, SimApi, fake_credential, json_response
 
-ACCESS_TOKEN = "fb-access-token"
+ACCESS_TOKEN = fake_credential("fb-token")
 ACCOUNTS = ["1001", "1002"]
 VERSION = "/v19.0"
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, basic_credentials, json_response
+from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
 
-EMAIL, API_TOKEN = "bot@example.com", "jira-api-token"
+EMAIL, API_TOKEN = "bot@example.com", fake_credential("jira")
 _JQL = re.compile(r'^updated >= "([^"]+)" AND updated < "([^"]+)" ORDER BY updated ASC$')
 MAX_LIMIT = 30
 

@@ -10,9 +10,10 @@ from datetime import timedelta
 from werkzeug.wrappers import Request, Response
 
 from ingestion.dates import parse_instant
-from tests.apis import NOW, OAuthProvider, SimApi, iso_z, json_response, page_slice
+from tests.apis import NOW, OAuthProvider, SimApi, fake_credential, iso_z, json_response, page_slice
 
-CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN = "splash-client", "splash-client-secret", "rt-initial"
+CLIENT_ID, CLIENT_SECRET = "splash-client", fake_credential("splash")
+FIRST_REFRESH_TOKEN = fake_credential("rt")
 
 
 class SplashApi(SimApi):
