@@ -72,27 +72,30 @@ def test_wrong_client_secret_is_a_permanent_error_without_the_secret_in_it(stack
 
 
 def test_refresh_token_rotated_by_another_run_is_picked_up_from_secret_manager(stack, serve, secret_name):
-    provider = OAuthProvider("cid", CLIENT_SECRET, refresh_token="rt-1")
+    first = fake_credential("rt")
+    provider = OAuthProvider("cid", CLIENT_SECRET, refresh_token=first)
     url = serve(ProtectedApi(provider), "OAUTH_TEST_URL")
     spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
             "client_auth": "body"}
     store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET,
-                                              "refresh_token": "rt-1"})
+                                              "refresh_token": first})
     with open_session({}) as session:
-        ours = make_authenticator(spec, stack.project, session, url)  # read rt-1, not used yet
-        assert fetch_once(url, spec, stack.project) == [{"id": 1}]  # another run rotates rt-1 → rt-2
+        ours = make_authenticator(spec, stack.project, session, url)  # read the first token, not used yet
+        assert fetch_once(url, spec, stack.project) == [{"id": 1}]  # another run rotates it
         provider.expire_access_tokens()
         fetcher = Fetcher("oauth-test", {}, RECORDS, session, ours)
-        # rt-1 is dead now; the provider's invalid_grant makes us re-read the secret and use rt-2
+        # ours is dead now; the provider's invalid_grant makes us re-read the secret and use the new one
         assert fetcher.page(HttpRequest("GET", url + "/items")).records == [{"id": 1}]
     stored = json.loads(secret_manager_helper.access_secret(stack.project, secret_name))
     assert stored["refresh_token"] in provider.refresh_tokens
 
 
 def test_a_dead_refresh_token_asks_the_user_to_authorize_again(stack, serve, secret_name):
-    url = serve(ProtectedApi(OAuthProvider("cid", CLIENT_SECRET, refresh_token="rt-live")), "OAUTH_TEST_URL")
+    revoked = fake_credential("rt-revoked")
+    provider = OAuthProvider("cid", CLIENT_SECRET, refresh_token=fake_credential("rt-live"))
+    url = serve(ProtectedApi(provider), "OAUTH_TEST_URL")
     store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET,
-                                              "refresh_token": "rt-revoked"})
+                                              "refresh_token": revoked})
     spec = {"type": "oauth2_refresh_token", "secret": secret_name, "token_url": "/token",
             "client_auth": "body"}
     with pytest.raises(AuthError) as error:
@@ -100,4 +103,4 @@ def test_a_dead_refresh_token_asks_the_user_to_authorize_again(stack, serve, sec
     assert not is_retryable(error.value)
     message = str(error.value)
     assert "invalid_grant" in message and f"store the new token set in secret '{secret_name}'" in message
-    assert "rt-revoked" not in str(error.value)
+    assert revoked not in str(error.value)
