@@ -61,6 +61,37 @@ def create_table(
     return client().create_table(table, exists_ok=True)
 
 
+def update_table(table_id: str, **changes: Any) -> bigquery.Table:
+    """Patch table properties (`schema=`, `description=`, `clustering_fields=`...) on a fresh copy,
+    so the etag matches whatever DDL ran just before."""
+    table = client().get_table(table_id)
+    for name, value in changes.items():
+        setattr(table, name, value)
+    return client().update_table(table, list(changes))
+
+
+def _ddl_type(field: bigquery.SchemaField) -> str:
+    if field.field_type in ("RECORD", "STRUCT"):
+        inner = ", ".join(f"`{f.name}` {_ddl_type(f)}" for f in field.fields)
+        kind = f"STRUCT<{inner}>"
+    else:  # the API may report legacy names; DDL wants the standard ones
+        kind = _LEGACY.get(field.field_type, field.field_type)
+    return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
+
+
+_LEGACY = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+
+
+def add_column(table_id: str, field: bigquery.SchemaField) -> None:
+    """`ALTER TABLE ADD COLUMN IF NOT EXISTS` (idempotent: concurrent runs may both try)."""
+    query(f"ALTER TABLE `{table_id}` ADD COLUMN IF NOT EXISTS `{field.name}` {_ddl_type(field)}")
+
+
+def drop_not_null(table_id: str, column: str) -> None:
+    """Relax a REQUIRED column to NULLABLE."""
+    query(f"ALTER TABLE `{table_id}` ALTER COLUMN `{column}` DROP NOT NULL")
+
+
 def load_ndjson_from_gcs(
     uris: Iterable[str], table_id: str, schema: SchemaFields, truncate: bool = True
 ) -> int:

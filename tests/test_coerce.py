@@ -1,0 +1,122 @@
+"""Coercion of API values to the BigQuery schema, and the schema-evolution plan (no services needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion.coerce import CoercionError, coerce_row
+from ingestion.tables import plan_schema
+
+INSTANT = "2026-03-10T09:30:00Z"
+
+
+@pytest.mark.parametrize("written", [
+    "2026-03-10T12:30:00+0300",            # Jira
+    "2026-03-10T12:30:00.000+03:00",
+    "2026-03-10T09:30:00Z",
+    "2026-03-10 09:30:00",                 # naive: UTC
+    "2026-03-10 09:30:00 UTC",
+    "2026-03-10T09:30:00.000000000Z",      # nanoseconds
+    "20260310T093000Z",                    # ISO basic
+    "2026/03/10 09:30:00",
+    "Tue, 10 Mar 2026 09:30:00 GMT",       # RFC 2822
+    "Tue, 10 Mar 2026 04:30:00 -0500",
+    1773135000, "1773135000",              # epoch seconds
+    1773135000000, "1773135000000",        # epoch milliseconds
+    1773135000000000,                      # epoch microseconds
+    "/Date(1773135000000)/",               # Microsoft JSON
+])
+def test_common_timestamp_spellings_become_rfc3339_utc(written):
+    assert coerce_row({"ts": written}, [{"name": "ts", "type": "TIMESTAMP"}]) == {"ts": INSTANT}
+
+
+def test_dates_datetimes_and_times_keep_the_wall_clock_as_written():
+    fields = [{"name": "d", "type": "DATE"}, {"name": "dt", "type": "DATETIME"},
+              {"name": "t", "type": "TIME"}]
+    row = {"d": "2026-03-10T23:30:00-05:00", "dt": "2026-03-10T23:30:00.5-05:00", "t": "23:30:00.5"}
+    assert coerce_row(row, fields) == {"d": "2026-03-10", "dt": "2026-03-10 23:30:00.500000",
+                                       "t": "23:30:00.500000"}
+
+
+def test_numbers_booleans_and_strings():
+    fields = [{"name": n, "type": t} for n, t in [
+        ("i", "INTEGER"), ("f", "FLOAT"), ("n", "NUMERIC"), ("big", "BIGNUMERIC"), ("b", "BOOLEAN"),
+        ("b2", "BOOL"), ("s", "STRING"), ("s2", "STRING"), ("j", "JSON")]]
+    row = {"i": " 42.0 ", "f": "1e3", "n": "12.3456789015", "big": 0.1, "b": "Yes", "b2": 0,
+           "s": 12.5, "s2": {"a": [1]}, "j": {"kept": ["as", "is"]}}
+    assert coerce_row(row, fields) == {
+        "i": 42, "f": 1000.0, "n": "12.345678902", "big": "0.1", "b": True, "b2": False,
+        "s": "12.5", "s2": '{"a":[1]}', "j": {"kept": ["as", "is"]}}
+
+
+def test_nested_records_and_repeated_fields():
+    fields = [{"name": "dims", "type": "RECORD", "fields": [
+                  {"name": "w", "type": "FLOAT64"}, {"name": "n", "type": "INT64"}]},
+              {"name": "lines", "type": "RECORD", "mode": "REPEATED", "fields": [
+                  {"name": "qty", "type": "INT64"}]},
+              {"name": "tags", "type": "STRING", "mode": "REPEATED"}]
+    row = {"dims": '{"w": "0.5", "n": "3", "unknown": 1}', "lines": [{"qty": "2"}, None, {"qty": 1.0}],
+           "tags": "solo"}
+    assert coerce_row(row, fields) == {"dims": {"w": 0.5, "n": 3}, "lines": [{"qty": 2}, {"qty": 1}],
+                                       "tags": ["solo"]}
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ({"type": "INT64"}, "4.5", 'x: cannot read "4.5" as INT64 (it has a fraction)'),
+    ({"type": "INT64"}, "1,000", 'x: cannot read "1,000" as INT64'),
+    ({"type": "INT64"}, True, "x: cannot read true as INT64"),
+    ({"type": "INT64"}, 2**63, "x: cannot read 9223372036854775808 as INT64 (out of range)"),
+    ({"type": "FLOAT64"}, "NaN", 'x: cannot read "NaN" as FLOAT64 (not a finite number)'),
+    ({"type": "NUMERIC"}, "1e30", 'x: cannot read "1e30" as NUMERIC (more than 29 integer digits)'),
+    ({"type": "BOOL"}, "maybe", 'x: cannot read "maybe" as BOOL'),
+    ({"type": "TIMESTAMP"}, "03/04/2026", 'x: cannot read "03/04/2026" as TIMESTAMP'),
+    ({"type": "DATE"}, "yesterday", 'x: cannot read "yesterday" as DATE'),
+    ({"type": "BYTES"}, "not base64!", 'x: cannot read "not base64!" as BYTES (base64)'),
+    ({"type": "STRING", "mode": "REQUIRED"}, None, "x: REQUIRED, but missing or null"),
+    ({"type": "RECORD", "fields": [{"name": "y", "type": "INT64"}]}, {"y": "q"},
+     'x.y: cannot read "q" as INT64'),
+    ({"type": "RECORD", "fields": []}, [1], "x: cannot read [1] as RECORD (an object)"),
+])
+def test_values_that_cannot_be_read_name_the_column_and_the_value(field, value, reason):
+    with pytest.raises(CoercionError) as failure:
+        coerce_row({"x": value}, [{"name": "x", **field}])
+    assert str(failure.value) == reason
+
+
+TABLE = [{"name": "id", "type": "INTEGER", "mode": "REQUIRED"},
+         {"name": "name", "type": "STRING", "description": "old"},
+         {"name": "dims", "type": "RECORD", "fields": [{"name": "w", "type": "FLOAT"}]},
+         {"name": "legacy", "type": "STRING"}]
+
+
+def test_plan_adds_nullable_columns_relaxes_and_redescribes_keeping_old_columns():
+    desired = [{"name": "id", "type": "INT64"},
+               {"name": "name", "type": "STRING", "description": "new"},
+               {"name": "dims", "type": "RECORD", "fields": [{"name": "w", "type": "FLOAT64"},
+                                                              {"name": "h", "type": "FLOAT64"}]},
+               {"name": "color", "type": "STRING"}]
+    plan = plan_schema(TABLE, desired)
+    assert plan.problems == []
+    assert (plan.added, plan.relaxed, plan.described, plan.kept) == (
+        ["dims.h", "color"], ["id"], ["name"], ["legacy"])
+    assert [f["name"] for f in plan.schema] == ["id", "name", "dims", "legacy", "color"]
+    assert [f["name"] for f in plan.schema[2]["fields"]] == ["w", "h"]
+
+
+def test_plan_lists_every_change_bigquery_cannot_make_in_place():
+    desired = [{"name": "id", "type": "STRING", "mode": "REQUIRED"},
+               {"name": "name", "type": "STRING", "mode": "REPEATED"},
+               {"name": "dims", "type": "RECORD", "fields": [{"name": "w", "type": "FLOAT64",
+                                                              "mode": "REQUIRED"}]},
+               {"name": "sku", "type": "STRING", "mode": "REQUIRED"}]
+    table = [*TABLE[:3], {"name": "legacy", "type": "STRING", "mode": "REQUIRED"}]
+    assert plan_schema(table, desired).problems == [
+        "id: type INT64 in the table, STRING in the schema JSON; BigQuery cannot change it in place",
+        "name: mode NULLABLE in the table, REPEATED in the schema JSON; only REQUIRED → NULLABLE "
+        "can change in place",
+        "dims.w: mode NULLABLE in the table, REQUIRED in the schema JSON; only REQUIRED → NULLABLE "
+        "can change in place",
+        "legacy: REQUIRED in the table but not in the schema JSON, so new rows could not be written; "
+        "keep it, or relax it in BigQuery first",
+        "sku: a new column cannot be REQUIRED (the existing rows have no value); add it as NULLABLE",
+    ]
