@@ -30,7 +30,12 @@ METADATA_COLUMNS = [
      "description": "Run that last wrote this row."},
     {"name": "_extracted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
      "description": "When the API page holding this row version was fetched."},
+    {"name": "_source_object", "type": "STRING", "mode": "NULLABLE",
+     "description": "The raw API page in GCS this row version was read from (gs:// URI)."},
 ]
+RAW_COLUMN = {"name": "_raw", "type": "JSON", "mode": "NULLABLE",
+              "description": "The record exactly as the API sent it (target.raw_json)."}
+RESERVED_COLUMNS = {c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN]} | {"_seq"}
 
 
 def expand_env(text: str, path: Path) -> str:
@@ -92,8 +97,21 @@ class EntityConfig:
 
     @property
     def required_columns(self) -> list[str]:
-        """Columns every row must have: the merge keys and the cursor."""
-        return self.merge_keys + ([self.cursor_field] if self.cursor_field else [])
+        """Columns every row must have: the merge keys, the cursor, and an immutable partition
+        column (the pruned MERGE matches on it)."""
+        columns = self.merge_keys + ([self.cursor_field] if self.cursor_field else [])
+        if self.immutable_partition and self.immutable_partition not in columns:
+            columns.append(self.immutable_partition)
+        return columns
+
+    @property
+    def immutable_partition(self) -> str | None:
+        partition = self.target.get("partition", {})
+        return partition["field"] if partition.get("immutable") else None
+
+    @property
+    def max_rejects(self) -> int:
+        return self.records.get("max_rejects", 0)
 
     @property
     def availability_lag(self) -> timedelta:
@@ -147,7 +165,11 @@ class EntityConfig:
     @property
     def table_fields(self) -> list[dict]:
         """The target table's schema: the entity's columns plus the loader's metadata columns."""
-        return self.fields + METADATA_COLUMNS
+        return self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.get("raw_json") else [])
+
+    @property
+    def description(self) -> str:
+        return self.spec.get("description") or f"{self.name}, ingested by config/{self.name}.json"
 
 
 def config_files(config_dir: Path) -> dict[str, Path]:
@@ -209,7 +231,7 @@ def cross_check(spec: dict, fields: list[dict]) -> list[str]:
     dupes = sorted({n for n in lowered if lowered.count(n) > 1})
     if dupes:
         problems.append(f"duplicate column names (BigQuery is case-insensitive): {', '.join(dupes)}")
-    reserved = [n for n in by_name if n.lower() in {c["name"] for c in METADATA_COLUMNS}
+    reserved = [n for n in by_name if n.lower() in RESERVED_COLUMNS
                 or n.upper().startswith(("_TABLE_", "_FILE_", "_PARTITION", "_ROW_TIMESTAMP"))]
     if reserved:
         problems.append(f"reserved column names in the schema: {', '.join(reserved)}")

@@ -32,6 +32,8 @@ class Page:
     slice: Slice
     response: ApiResponse
     fetched_at: datetime
+    run_id: str | None = None  # the run that fetched it, and its raw object: set for replayed pages
+    source: str | None = None
 
     @property
     def window(self) -> Window:

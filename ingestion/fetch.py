@@ -14,7 +14,7 @@ import requests
 
 from ingestion.auth import Authenticator
 from ingestion.httprequest import ApiResponse, HttpRequest
-from ingestion.records import parse_json, parse_response
+from ingestion.records import parse_json, read_page
 from utils import requests_api
 from utils.requests_api import HttpStatusError
 
@@ -99,10 +99,8 @@ class Fetcher:
     def page(self, request: HttpRequest) -> ApiResponse:
         resp = self.send(request)
         url = self.redacted(resp)
-        if resp.status_code in self.empty_statuses:  # e.g. an export API's 404 for "no data"
-            body, records = None, []
-        else:
-            body, records = parse_response(resp.content, self.records_spec, url)
+        body, records = read_page(resp.content, resp.status_code, self.records_spec,
+                                  self.empty_statuses, url)
         links = {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
         return ApiResponse(url, resp.status_code, resp.content, body, records, links)
 

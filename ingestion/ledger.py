@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from ingestion.settings import Settings
+from ingestion.tables import TableSpec, ensure_table
 from utils import bq_helper
 
 RUNS_TABLE = "runs"
@@ -20,7 +21,9 @@ RUN_FIELDS = [
     {"name": "window_start", "type": "TIMESTAMP"},
     {"name": "window_end", "type": "TIMESTAMP"},
     {"name": "pages", "type": "INT64"},
-    {"name": "records", "type": "INT64"},
+    {"name": "records", "type": "INT64", "description": "Records staged for loading."},
+    {"name": "rejects", "type": "INT64",
+     "description": "Records that could not be loaded (see gs://<bucket>/rejects/<entity>/<run_id>/)."},
     {"name": "rows_merged", "type": "INT64"},
     {"name": "bytes", "type": "INT64"},
     {"name": "watermark", "type": "TIMESTAMP"},
@@ -45,6 +48,7 @@ class RunRow:
     window_end: datetime | None = None
     pages: int = 0
     records: int = 0
+    rejects: int = 0
     rows_merged: int = 0
     bytes: int = 0
     watermark: datetime | None = None
@@ -61,12 +65,12 @@ def runs_table_id(settings: Settings) -> str:
 
 @functools.cache
 def _ensure_runs_table(settings: Settings) -> str:
+    """Create the ledger, or add the columns a newer release records (once per process)."""
     bq_helper.ensure_dataset(settings.project, settings.meta_dataset, settings.location)
-    return bq_helper.create_table(
-        runs_table_id(settings), bq_helper.schema_from_json(RUN_FIELDS),
-        partition_field="started_at", cluster_by=["entity", "status"],
-        description="One row per sync attempt (see README: run ledger)",
-    ).full_table_id.replace(":", ".")
+    table_id = runs_table_id(settings)
+    ensure_table(TableSpec(table_id, RUN_FIELDS, "One row per sync attempt (see README: run ledger)",
+                           {"field": "started_at"}, ["entity", "status"], "the run ledger's schema"))
+    return table_id
 
 
 def append_run(row: RunRow, settings: Settings) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from ingestion.config import EntityConfig
 from ingestion.settings import Settings
+from ingestion.tables import TableSpec, ensure_table
 from utils import bq_helper
 
 SEQ_COLUMN = {"name": "_seq", "type": "INT64", "mode": "NULLABLE",
@@ -22,18 +23,12 @@ def staging_table_id(entity: EntityConfig, settings: Settings, run_id: str) -> s
 
 
 def ensure_target_table(entity: EntityConfig, settings: Settings) -> str:
-    """Create the dataset and target table from the schema JSON if missing."""
+    """Create the dataset and target table from the schema JSON, or evolve the table to it."""
     bq_helper.ensure_dataset(settings.project, entity.target["dataset"], settings.location)
     table_id = target_table_id(entity, settings)
-    partition = entity.target.get("partition", {})
-    bq_helper.create_table(
-        table_id,
-        bq_helper.schema_from_json(entity.table_fields),
-        partition_field=partition.get("field"),
-        partition_granularity=partition.get("granularity", "DAY"),
-        cluster_by=entity.target.get("cluster_by"),
-        description=entity.spec.get("description") or f"Ingested from {entity.name}",
-    )
+    ensure_table(TableSpec(table_id, entity.table_fields, entity.description,
+                           entity.target.get("partition"), entity.target.get("cluster_by"),
+                           schema_file=f"schema/{entity.name}.json"))
     return table_id
 
 
@@ -55,11 +50,16 @@ def _q(*parts: str) -> str:
 
 def merge_sql(entity: EntityConfig, target_id: str, staging_id: str) -> str:
     """MERGE: source deduplicated on the keys (latest cursor wins, then latest in the run), and an
-    incoming row never overwrites a target row with a newer cursor. Explicit column lists only."""
+    incoming row never overwrites a target row with a newer cursor. Explicit column lists only.
+    With an immutable partition column, rows match inside their own partition and only within the
+    run's partition range (`@partition_lo`/`@partition_hi`), which lets BigQuery prune the rest."""
     keys, cursor = entity.merge_keys, entity.cursor_field
     columns = [f["name"] for f in entity.table_fields]
     order = f"{_q(cursor)} DESC, _seq DESC" if cursor else "_seq DESC"
     on = " AND ".join(f"T.{_q(k)} = S.{_q(k)}" for k in keys)
+    if part := entity.immutable_partition:
+        on += (f" AND T.{_q(part)} = S.{_q(part)}"
+               f" AND T.{_q(part)} BETWEEN @partition_lo AND @partition_hi")
     newer = f" AND (T.{_q(cursor)} IS NULL OR S.{_q(cursor)} >= T.{_q(cursor)})" if cursor else ""
     updates = ", ".join(f"{_q(c)} = S.{_q(c)}" for c in columns if c not in keys)
     return (
@@ -76,8 +76,19 @@ def merge_sql(entity: EntityConfig, target_id: str, staging_id: str) -> str:
 
 def merge_into_target(entity: EntityConfig, target_id: str, staging_id: str) -> int:
     """Run the MERGE; returns the number of target rows inserted or updated."""
-    job = bq_helper.query(merge_sql(entity, target_id, staging_id))
+    params = partition_range(entity, staging_id) if entity.immutable_partition else None
+    job = bq_helper.query(merge_sql(entity, target_id, staging_id), params)
     return int(job.num_dml_affected_rows or 0)
+
+
+def partition_range(entity: EntityConfig, staging_id: str) -> dict:
+    """The lowest and highest partition value among the staged rows, as typed query parameters:
+    constants, so the MERGE's filter on the target prunes partitions."""
+    part = entity.immutable_partition
+    kind = next(f["type"] for f in entity.fields if f["name"] == part)
+    row = next(iter(bq_helper.query(
+        f"SELECT MIN({_q(part)}) AS lo, MAX({_q(part)}) AS hi FROM {_q(staging_id)}").result()))
+    return {"partition_lo": (kind, row.lo), "partition_hi": (kind, row.hi)}
 
 
 def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, datetime]:

@@ -14,7 +14,7 @@ from ingestion.contract import schema_errors
 from ingestion.dates import is_date_only, parse_instant
 from ingestion.errors import PayloadError
 
-MODES = ("incremental", "incremental_window", "historical_full")
+MODES = ("incremental", "incremental_window", "historical_full", "replay")
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def parse_request(payload: dict, message_id: str = "", attempt: int = 1) -> Sync
     except ValueError as exc:
         raise PayloadError(f"invalid trigger message: {exc}") from None
     if mode == "incremental" and (start or end):
-        raise PayloadError("start_date/end_date apply to incremental_window and historical_full; "
-                           "incremental always continues from the stored watermark")
+        raise PayloadError("start_date/end_date apply to incremental_window, historical_full and "
+                           "replay; incremental always continues from the stored watermark")
     if mode == "incremental_window" and start is None:
         raise PayloadError("sync_mode incremental_window needs a start_date")
     if start and end and start >= end:

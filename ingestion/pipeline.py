@@ -4,6 +4,7 @@ commit state and run row. Each step is a function of its own module; this file o
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from datetime import UTC, datetime
 
 import requests
@@ -17,8 +18,9 @@ from ingestion.fetch import Fetcher, open_session, timeouts
 from ingestion.ledger import RunRow, append_run
 from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursors, merge_into_target
 from ingestion.payload import SyncRequest
+from ingestion.replay import replay_pages
 from ingestion.settings import Settings
-from ingestion.stage import stage_pages
+from ingestion.stage import StagedRun, check_rejects, stage_pages
 from ingestion.state import commit_watermark, read_watermark
 from ingestion.windows import Window, plan_windows
 
@@ -45,13 +47,41 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
         if row.status != "running":
             row.finished_at = datetime.now(UTC)
             record_run(row, settings, context)
-    log.info("sync succeeded: %d pages, %d records, %d rows merged, watermark %s",
-             row.pages, row.records, row.rows_merged, row.watermark or "unchanged", extra=context)
+    log.info("sync succeeded: %d pages, %d records, %d rejected, %d rows merged, watermark %s",
+             row.pages, row.records, row.rejects, row.rows_merged, row.watermark or "unchanged",
+             extra=context)
     return row
 
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
          now: datetime) -> None:
+    target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
+    if request.mode == "replay":
+        row.window_start, row.window_end = request.start, request.end
+        staged = stage_pages(replay_pages(entity, settings.bucket, request.start, request.end),
+                             entity, row.run_id, settings.bucket)
+        plans, watermarks = {}, {}
+    else:
+        plans, watermarks, staged = extract_and_stage(entity, request, settings, row, now)
+    if staged is None:
+        return
+    row.pages, row.records, row.bytes, row.rejects = (staged.pages, staged.records, staged.bytes,
+                                                      staged.rejects)
+    check_rejects(entity, staged)
+    if not staged.records:
+        return
+
+    staging = load_staging(entity, settings, row.run_id, staged.uri)
+    row.rows_merged = merge_into_target(entity, target, staging)
+    newest = max_cursors(entity, staging)
+    drop_staging(staging)
+    commit_watermarks(entity, request, settings, row, plans, watermarks, newest)
+
+
+def extract_and_stage(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
+                      now: datetime) -> tuple[dict, dict, StagedRun | None]:
+    """Plan each item's windows from its watermark, then page through the API into GCS.
+    Returns (windows per item, watermarks per item, what was staged: None when nothing to do)."""
     with open_session(entity.http) as session:
         fetcher = connect(entity, settings, session)
         items = resolve_items(entity, settings, fetcher)
@@ -60,21 +90,21 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
         slices = [Slice(item, window) for item, windows in plans.items() for window in windows]
         if not slices:
             log.info("nothing to sync: the window is empty", extra={"entity": entity.name})
-            return
+            return plans, watermarks, None
         row.window_start = min(s.window.start for s in slices)
         row.window_end = max(s.window.end for s in slices)
         log.info("sync %s %s → %s in %d slice(s) over %d item(s)", request.mode, row.window_start,
                  row.window_end, len(slices), len(items), extra={"entity": entity.name, "run_id": row.run_id})
-        staged = stage_pages(extract_pages(entity, slices, fetcher), entity, row.run_id, settings.bucket)
-    row.pages, row.records, row.bytes = staged.pages, staged.records, staged.bytes
-    if not staged.records:
-        return
+        # closing(): when staging stops early (too many rejects), pending fetches end here, while
+        # the session is still open
+        with closing(extract_pages(entity, slices, fetcher)) as pages:
+            return plans, watermarks, stage_pages(pages, entity, row.run_id, settings.bucket)
 
-    target = ensure_target_table(entity, settings)
-    staging = load_staging(entity, settings, row.run_id, staged.uri)
-    row.rows_merged = merge_into_target(entity, target, staging)
-    newest = max_cursors(entity, staging)
-    drop_staging(staging)
+
+def commit_watermarks(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
+                      plans: dict, watermarks: dict, newest: dict) -> None:
+    """Move each item's watermark to the newest cursor merged for it (a replay plans nothing, so
+    it never moves one)."""
     for item, windows in plans.items():
         candidate = newest.get(None if item is None else str(item))
         if candidate and windows and advances_watermark(request, windows, watermarks[item]):

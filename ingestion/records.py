@@ -65,6 +65,15 @@ def parse_response(content: bytes, spec: dict, url: str) -> tuple[Any, list[Any]
     return body, records_at(body, spec.get("path", ""), url, spec.get("allow_missing", False))
 
 
+def read_page(content: bytes, status: int, spec: dict, empty_statuses: tuple[int, ...],
+              url: str) -> tuple[Any, list[Any]]:
+    """(body, records) of a page response; an `empty_statuses` answer (e.g. an export API's 404
+    for "no data") is an empty page."""
+    if status in empty_statuses:
+        return None, []
+    return parse_response(content, spec, url)
+
+
 def records_at(body: Any, path: str, url: str, allow_missing: bool = False) -> list[Any]:
     try:
         value = dig(body, path)
@@ -78,11 +87,11 @@ def records_at(body: Any, path: str, url: str, allow_missing: bool = False) -> l
 
 
 def project(record: Any, columns: list[str], spec: dict, computed: dict[str, Any],
-            required: list[str], where: str) -> dict:
+            required: list[str]) -> dict:
     """The row for `record`: each column from its source path (`records.fields`) or same-named
     key, then computed values; `required` columns (merge keys, cursor) must not be null."""
     if not isinstance(record, dict):
-        raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+        raise RecordError(f"a record must be a JSON object, got {type(record).__name__}")
     paths = spec.get("fields", {})
     row: dict[str, Any] = {}
     for column in columns:
@@ -92,6 +101,6 @@ def project(record: Any, columns: list[str], spec: dict, computed: dict[str, Any
     row.update(computed)
     missing = [c for c in required if row.get(c) is None]
     if missing:
-        raise RecordError(f"{where}: missing {', '.join(missing)} (merge keys and cursor_field "
-                          f"must be present): {json.dumps(record)[:200]}")
+        raise RecordError(f"missing {', '.join(missing)} (merge keys and cursor_field must be "
+                          "present)")
     return row

@@ -1,20 +1,23 @@
-"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), and its
-records as NDJSON rows for the load job.
+"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), its
+records coerced to the table schema as NDJSON rows for the load job, and the records that cannot be
+loaded as rejects, each with its reason.
 
-Object paths name the source, entity, run and page. A run is one delivery attempt, so attempts of
-the same message never overwrite or mix with each other's pages.
+Object paths name the kind, source, entity, run and page. A run is one delivery attempt, so attempts
+of the same message never overwrite or mix with each other's objects.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ingestion import logs
-from ingestion.config import EntityConfig
+from ingestion.coerce import CoercionError, row_coercer
+from ingestion.config import RAW_COLUMN, EntityConfig
 from ingestion.dates import to_rfc3339
+from ingestion.errors import RecordError
 from ingestion.extract import Page
 from ingestion.records import project
 from utils import gcs_helper
@@ -23,9 +26,12 @@ from utils import gcs_helper
 @dataclass
 class StagedRun:
     uri: str  # wildcard over the run's NDJSON parts: one load-job source, whatever the page count
+    rejects_prefix: str
     pages: int = 0
     records: int = 0
     bytes: int = 0
+    rejects: int = 0
+    first_reject: str | None = None
 
 
 def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
@@ -44,45 +50,90 @@ def raw_suffix(records_spec: dict) -> tuple[str, str]:
 
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str) -> StagedRun:
-    raw_prefix, staged_prefix = run_prefix("raw", entity, run_id), run_prefix("staged", entity, run_id)
-    staged = StagedRun(gcs_helper.uri(bucket, f"{staged_prefix}/part-*.jsonl"))
-    suffix, content_type = raw_suffix(entity.records)
-    compressed = entity.records.get("compression", "none") != "none"
-    seq = 0
+    """Stage every page; stops reading pages (and so calling the API) as soon as the rejects exceed
+    `records.max_rejects` — the caller then fails the run with nothing loaded."""
+    staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"),
+                       gcs_helper.uri(bucket, run_prefix("rejects", entity, run_id) + "/"))
+    coerce = row_coercer(entity.table_fields)
     for page in pages:
-        response = page.response
-        metadata = {
-            "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
-            "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
-        }
-        if page.slice.item is not None:
-            metadata["item"] = str(page.slice.item)
-        content = response.content if compressed else logs.scrub(response.content)
-        gcs_helper.upload(bucket, f"{raw_prefix}/page-{page.number:06d}{suffix}", content,
-                          content_type, metadata=metadata)
+        if page.source is None:
+            page.source, page.run_id = store_raw_page(page, entity, run_id, bucket), run_id
         staged.pages += 1
-        staged.bytes += len(response.content)
-        computed = computed_values(entity, page, run_id)
-        lines = []
-        for index, record in enumerate(page.records):
-            seq += 1
-            row = project(record, entity.columns, entity.records, computed, entity.required_columns,
-                          f"page {page.number} record {index}")
-            row["_seq"] = seq
-            lines.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
-        if lines:
-            gcs_helper.upload(bucket, f"{staged_prefix}/part-{page.number:06d}.jsonl",
-                              "\n".join(lines) + "\n", "application/x-ndjson")
-            staged.records += len(lines)
+        staged.bytes += len(page.response.content)
+        rows, rejects = page_rows(page, entity, coerce, first_seq=staged.records + staged.rejects)
+        _write_lines(bucket, f"{run_prefix('staged', entity, run_id)}/part-{page.number:06d}.jsonl", rows)
+        _write_lines(bucket, f"{run_prefix('rejects', entity, run_id)}/page-{page.number:06d}.jsonl", rejects)
+        staged.records += len(rows)
+        staged.rejects += len(rejects)
+        if rejects and staged.first_reject is None:
+            staged.first_reject = f"{rejects[0]['source_object']} record {rejects[0]['index']}: " \
+                                  f"{rejects[0]['reason']}"
+        if staged.rejects > entity.max_rejects:
+            break
     return staged
 
 
-def computed_values(entity: EntityConfig, page: Page, run_id: str) -> dict[str, Any]:
-    """The loader's metadata columns, the fan-out item's column, and `records.computed` columns."""
-    known = {"run_id": run_id, "extracted_at": to_rfc3339(page.fetched_at), "item": page.slice.item,
+def check_rejects(entity: EntityConfig, staged: StagedRun) -> None:
+    if staged.rejects > entity.max_rejects:
+        raise RecordError(
+            f"{staged.rejects} record(s) could not be loaded, more than records.max_rejects="
+            f"{entity.max_rejects}; nothing was loaded. First: {staged.first_reject}. "
+            f"All rejects, with their reasons: {staged.rejects_prefix}")
+
+
+def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str) -> str:
+    """Upload the page as received (secrets scrubbed unless compressed); returns its gs:// URI."""
+    response = page.response
+    suffix, content_type = raw_suffix(entity.records)
+    metadata = {
+        "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
+        "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
+    }
+    if page.slice.item is not None:
+        metadata["item"] = str(page.slice.item)
+    compressed = entity.records.get("compression", "none") != "none"
+    content = response.content if compressed else logs.scrub(response.content)
+    path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"
+    gcs_helper.upload(bucket, path, content, content_type, metadata=metadata)
+    return gcs_helper.uri(bucket, path)
+
+
+def page_rows(page: Page, entity: EntityConfig, coerce: Callable[[dict], dict],
+              first_seq: int) -> tuple[list[dict], list[dict]]:
+    """(rows coerced to the table schema, rejects) for the page's records. `_seq` numbers rows in
+    run order, so that on equal cursors the later row wins."""
+    computed = computed_values(entity, page)
+    keep_raw = entity.target.get("raw_json", False)
+    rows, rejects = [], []
+    for index, record in enumerate(page.records):
+        try:
+            row = project(record, entity.columns, entity.records, computed, entity.required_columns)
+            if keep_raw:
+                row[RAW_COLUMN["name"]] = record
+            row = coerce(row)
+        except (RecordError, CoercionError) as exc:
+            rejects.append({"source_object": page.source, "index": index, "reason": str(exc),
+                            "record": record})
+            continue
+        row["_seq"] = first_seq + index + 1
+        rows.append(row)
+    return rows, rejects
+
+
+def _write_lines(bucket: str, path: str, lines: list[dict]) -> None:
+    if lines:
+        text = "".join(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n"
+                       for line in lines)
+        gcs_helper.upload(bucket, path, text, "application/x-ndjson")
+
+
+def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
+    """The loader's metadata columns, the fan-out item's column, and `records.computed` columns.
+    They describe the run that fetched the page, so a replay reproduces them."""
+    known = {"run_id": page.run_id, "extracted_at": to_rfc3339(page.fetched_at), "item": page.slice.item,
              "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end)}
     values = {column: known[source] for column, source in entity.records.get("computed", {}).items()}
     if entity.fan_out:
         values[entity.fan_out["column"]] = page.slice.item
-    values.update(_run_id=run_id, _extracted_at=known["extracted_at"])
+    values.update(_run_id=page.run_id, _extracted_at=known["extracted_at"], _source_object=page.source)
     return values

@@ -71,7 +71,7 @@ def test_source_defaults_merge_into_the_entity(tmp_path):
     assert entity.auth == {"type": "bearer", "secret": "acme-token"}
     assert entity.target == {"dataset": "acme", "table": "items", "partition": {"field": "created_on"},
                              "cluster_by": ["name"]}
-    assert [c["name"] for c in entity.table_fields][-2:] == ["_run_id", "_extracted_at"]
+    assert [c["name"] for c in entity.table_fields][-3:] == ["_run_id", "_extracted_at", "_source_object"]
 
 
 def test_entity_overrides_source_key_by_key(tmp_path):

@@ -172,7 +172,7 @@ def test_api_rejecting_credentials_fails_permanently_without_writing_data(
     assert run["status"] == "failed" and run["error_class"] == "HttpStatusError"
     assert "401" in run["error_message"] and run["entity"] == "demo_shop/orders"
     assert state(env, "demo_shop/orders") is None
-    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None
+    assert table_rows(env, dataset, "orders") == []  # created from the schema JSON, nothing loaded
 
 
 def test_an_outage_is_redelivered_and_the_redelivery_completes_the_sync(
@@ -184,7 +184,7 @@ def test_an_outage_is_redelivered_and_the_redelivery_completes_the_sync(
 
     assert failed.status_code == 500  # not acknowledged: Pub/Sub redelivers
     assert state(env, "demo_shop/customers") is None
-    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.customers") is None
+    assert table_rows(env, dataset, "customers") == []  # created from the schema JSON, nothing loaded
 
     demo_api.outage = None
     redelivered = deliver(function_client, {"entity": "demo_shop/customers"}, "77", attempt=2)
@@ -210,8 +210,11 @@ def test_a_record_without_its_merge_key_fails_the_run_before_anything_is_loaded(
     [run] = run_rows(env)
     assert run["status"] == "failed" and run["error_class"] == "RecordError"
     assert "missing id" in run["error_message"] and run["entity"] == "demo_shop/orders"
-    assert bq_helper.get_table(f"{env.settings.project}.{dataset}.orders") is None
+    assert table_rows(env, dataset, "orders") == []  # created from the schema JSON, nothing loaded
     assert state(env, "demo_shop/orders") is None
+    [rejects] = objects(env, "rejects/demo_shop/orders/")
+    [reject] = [json.loads(line) for line in gcs_helper.read(env.settings.bucket, rejects)[0].splitlines()]
+    assert reject["record"] == broken and "missing id" in reject["reason"] and run["rejects"] == 1
 
 
 def test_each_attempt_stages_into_its_own_prefix(env, demo_api, function_client):

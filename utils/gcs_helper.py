@@ -46,5 +46,10 @@ def list_paths(bucket: str, prefix: str) -> list[str]:
     return [b.name for b in client().list_blobs(bucket, prefix=prefix)]
 
 
+def list_with_metadata(bucket: str, prefix: str) -> list[tuple[str, dict[str, str]]]:
+    """(path, custom metadata) of every object under `prefix`, from the listing alone."""
+    return [(b.name, b.metadata or {}) for b in client().list_blobs(bucket, prefix=prefix)]
+
+
 def uri(bucket: str, path: str) -> str:
     return f"gs://{bucket}/{path}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from werkzeug.wrappers import Request, Response
 
@@ -15,10 +15,13 @@ from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_res
 EMAIL, API_TOKEN = "bot@example.com", fake_credential("jira")
 _JQL = re.compile(r'^updated >= "([^"]+)" AND updated < "([^"]+)" ORDER BY updated ASC$')
 MAX_LIMIT = 30
+SITE_ZONE = timezone(timedelta(hours=3))
 
 
 def jira_time(value: datetime) -> dict:
-    return {"iso8601": value.isoformat(timespec="seconds"), "epochMillis": int(value.timestamp() * 1000)}
+    """Jira's date object: `iso8601` in the site's zone with a colon-less offset (`+0300`)."""
+    local = value.astimezone(SITE_ZONE)
+    return {"iso8601": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "epochMillis": int(value.timestamp() * 1000)}
 
 
 class JiraApi(SimApi):
