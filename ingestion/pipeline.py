@@ -57,10 +57,7 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
          now: datetime) -> None:
     target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
     if request.mode == "replay":
-        row.window_start, row.window_end = request.start, request.end
-        staged = stage_pages(replay_pages(entity, settings.bucket, request.start, request.end),
-                             entity, row.run_id, settings.bucket)
-        plans, watermarks = {}, {}
+        plans, watermarks, staged = {}, {}, restage_raw_pages(entity, request, settings, row)
     else:
         plans, watermarks, staged = extract_and_stage(entity, request, settings, row, now)
     if staged is None:
@@ -99,6 +96,15 @@ def extract_and_stage(entity: EntityConfig, request: SyncRequest, settings: Sett
         # the session is still open
         with closing(extract_pages(entity, slices, fetcher)) as pages:
             return plans, watermarks, stage_pages(pages, entity, row.run_id, settings.bucket)
+
+
+def restage_raw_pages(entity: EntityConfig, request: SyncRequest, settings: Settings,
+                      row: RunRow) -> StagedRun:
+    """Replay: stage the raw pages already in GCS (those overlapping the message's window, if
+    any) instead of calling the API."""
+    row.window_start, row.window_end = request.start, request.end
+    pages = replay_pages(entity, settings.bucket, request.start, request.end)
+    return stage_pages(pages, entity, row.run_id, settings.bucket)
 
 
 def commit_watermarks(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,

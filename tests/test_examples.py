@@ -144,6 +144,8 @@ def test_jira_requests_start_limit_is_last_page_and_a_jql_window(env, serve):
     status_date = truth["SD-9"]["currentStatus"]["statusDate"]["iso8601"]
     assert loaded["SD-9"]["updated_at"] == parse_instant(status_date)
     assert loaded["SD-9"]["reporter_email"] == "user9@example.com"
+    sent = {k: v for k, v in truth["SD-9"].items() if k != "_updated"}
+    assert loaded["SD-9"]["_raw"] == sent and "+0300" in status_date  # raw_json: the record as sent
     starts = [int(r.args["start"]) for r in api.calls("/rest/servicedeskapi/request")]
     assert starts == [0, 30, 60, 90]
 
