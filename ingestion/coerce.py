@@ -116,8 +116,8 @@ def _fixed_point(scale: int, integer_digits: int, what: str) -> Callable[[Any], 
     return coerce
 
 
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
+_TRUE = {"true", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "off"}
 
 
 def to_bool(value: Any) -> bool:
@@ -137,8 +137,11 @@ def to_bool(value: Any) -> bool:
 # --- dates and times -----------------------------------------------------------------------------
 
 _ZONE_WORDS = re.compile(r"\s*(?:UTC|GMT|Z)$", re.IGNORECASE)
+_ZONE_ID = re.compile(r"\[[A-Za-z_/+-]+\]$")  # Java's ZonedDateTime: ...+03:00[Europe/Moscow]
 _DOTNET = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")  # Microsoft JSON dates
 _SLASHED_YMD = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(.*)$")
+_MONTH_NAME = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:\s|,|$)",
+                         re.IGNORECASE)
 
 
 def _from_epoch(number: float) -> datetime:
@@ -150,32 +153,59 @@ def _from_epoch(number: float) -> datetime:
     raise ValueError("epoch value out of range")
 
 
-def parse_datetime(value: Any) -> datetime:
-    """Any common timestamp → datetime (aware when the input names a zone): ISO 8601 in its
-    extended and basic forms (`+03:00`, `+0300`, `Z`, a space for the `T`, fractions to the
-    nanosecond), a trailing `UTC`/`GMT`, RFC 2822, `YYYY/MM/DD`, `/Date(ms)/` and epoch numbers."""
-    if _is_number(value):
-        return _from_epoch(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("not a timestamp")
-    text = value.strip()
-    if re.fullmatch(r"-?\d{9,}(\.\d+)?", text):  # epoch as text (8 digits is a basic ISO date)
-        return _from_epoch(float(text))
-    if match := _DOTNET.match(text):
-        return _from_epoch(int(match[1]) / 1000)
+def _epoch_text(text: str) -> datetime:
+    if not re.fullmatch(r"-?\d{9,}(\.\d+)?", text):  # 8 digits is a basic ISO date, not epoch
+        raise ValueError(text)
+    return _from_epoch(float(text))
+
+
+def _dotnet(text: str) -> datetime:
+    if not (match := _DOTNET.match(text)):
+        raise ValueError(text)
+    return _from_epoch(int(match[1]) / 1000)
+
+
+def _iso(text: str) -> datetime:
+    text = _ZONE_ID.sub("", text)
     if match := _SLASHED_YMD.match(text):
         text = f"{match[1]}-{int(match[2]):02d}-{int(match[3]):02d}{match[4]}"
     zoned = _ZONE_WORDS.search(text)
     if zoned and text[:zoned.start()]:
         text = text[:zoned.start()] + "+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(text)  # RFC 2822: "Tue, 10 Mar 2026 12:30:00 +0000"
-    except (TypeError, ValueError, IndexError):
-        raise ValueError("not a timestamp") from None
+    return datetime.fromisoformat(text.upper())  # also a lower-case "t" and "z"
+
+
+def _written_out(text: str) -> datetime:
+    """"March 10, 2026 12:30 PM", "10 Mar 2026": only with a month name, a 4-digit year and a day,
+    so nothing vague ("May", "10") is ever guessed into a date."""
+    if not (_MONTH_NAME.search(text) and re.search(r"\b\d{4}\b", text)
+            and re.search(r"\b\d{1,2}\b", text)):
+        raise ValueError(text)
+    from dateutil import parser  # only loaded when an API writes dates out in words
+
+    return parser.parse(text)
+
+
+# Tried in order; each raises ValueError (or TypeError/IndexError) when the text is not its kind.
+_TIMESTAMP_PARSERS = (_epoch_text, _dotnet, _iso, parsedate_to_datetime, _written_out)
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Any common timestamp → datetime (aware when the input names a zone): ISO 8601 in its
+    extended and basic forms (`+03:00`, `+0300`, `Z`, a space for the `T`, fractions to the
+    nanosecond), a trailing `UTC`/`GMT`, RFC 2822, `YYYY/MM/DD`, `/Date(ms)/`, dates written with a
+    month name, and epoch numbers."""
+    if _is_number(value):
+        return _from_epoch(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("not a timestamp")
+    text = value.strip()
+    for parse in _TIMESTAMP_PARSERS:
+        try:
+            return parse(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+    raise ValueError("not a timestamp")
 
 
 def _time_value(kind: str) -> Callable[[Any], Any]:
@@ -271,17 +301,26 @@ def row_coercer(fields: list[dict]) -> Callable[[dict], dict]:
     return coerce
 
 
+# An empty string (or "null") where a number, a date or a boolean belongs means no value: NULL.
+_TEXT_TYPES = {"STRING", "JSON", "BYTES", "GEOGRAPHY"}
+
+
+def _is_blank(text: str) -> bool:
+    return not text.strip() or text.strip().lower() == "null"
+
+
 def _field_coercer(field: dict) -> Callable[[Any], Any]:
     mode = (field.get("mode") or "NULLABLE").upper()
     coerce_one = _value_coercer(field)
+    blank_is_null = field["type"].upper() not in _TEXT_TYPES
     if mode == "REPEATED":
         def repeated(value: Any) -> list | None:
             if value is None:
                 return None
             out = []
             for index, item in enumerate(value if isinstance(value, list) else [value]):
-                if item is None:  # BigQuery arrays cannot hold NULL
-                    continue
+                if item is None or (blank_is_null and isinstance(item, str) and _is_blank(item)):
+                    continue  # BigQuery arrays cannot hold NULL
                 try:
                     out.append(coerce_one(item))
                 except CoercionError as exc:
@@ -291,6 +330,8 @@ def _field_coercer(field: dict) -> Callable[[Any], Any]:
         return repeated
 
     def single(value: Any) -> Any:
+        if blank_is_null and isinstance(value, str) and _is_blank(value):
+            value = None
         if value is None:
             if mode == "REQUIRED":
                 raise CoercionError("REQUIRED, but missing or null")

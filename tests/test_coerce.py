@@ -25,6 +25,10 @@ INSTANT = "2026-03-10T09:30:00Z"
     1773135000000, "1773135000000",        # epoch milliseconds
     1773135000000000,                      # epoch microseconds
     "/Date(1773135000000)/",               # Microsoft JSON
+    "2026-03-10t09:30:00z",                # lower case
+    "2026-03-10T12:30:00+03:00[Europe/Moscow]",  # Java ZonedDateTime
+    "March 10, 2026 9:30 AM",              # written out (month name, 4-digit year, day)
+    "10 Mar 2026 09:30:00 UTC",
 ])
 def test_common_timestamp_spellings_become_rfc3339_utc(written):
     assert coerce_row({"ts": written}, [{"name": "ts", "type": "TIMESTAMP"}]) == {"ts": INSTANT}
@@ -49,6 +53,17 @@ def test_numbers_booleans_and_strings():
         "s": "12.5", "s2": '{"a":[1]}', "j": {"kept": ["as", "is"]}}
 
 
+def test_blank_or_null_text_in_a_typed_column_is_null():
+    fields = [{"name": "i", "type": "INT64"}, {"name": "ts", "type": "TIMESTAMP"},
+              {"name": "b", "type": "BOOL"}, {"name": "s", "type": "STRING"},
+              {"name": "ns", "type": "INT64", "mode": "REPEATED"},
+              {"name": "req", "type": "DATE", "mode": "REQUIRED"}]
+    assert coerce_row({"i": "", "ts": "  ", "b": "NULL", "s": "", "ns": ["1", "", None, "null"],
+                       "req": "2026-03-10"}, fields) == {"s": "", "ns": [1], "req": "2026-03-10"}
+    with pytest.raises(CoercionError, match=r"^req: REQUIRED, but missing or null$"):
+        coerce_row({"req": ""}, fields)
+
+
 def test_nested_records_and_repeated_fields():
     fields = [{"name": "dims", "type": "RECORD", "fields": [
                   {"name": "w", "type": "FLOAT64"}, {"name": "n", "type": "INT64"}]},
@@ -71,6 +86,7 @@ def test_nested_records_and_repeated_fields():
     ({"type": "BOOL"}, "maybe", 'x: cannot read "maybe" as BOOL'),
     ({"type": "TIMESTAMP"}, "03/04/2026", 'x: cannot read "03/04/2026" as TIMESTAMP'),
     ({"type": "DATE"}, "yesterday", 'x: cannot read "yesterday" as DATE'),
+    ({"type": "DATE"}, "May", 'x: cannot read "May" as DATE'),  # a month name alone is not a date
     ({"type": "BYTES"}, "not base64!", 'x: cannot read "not base64!" as BYTES (base64)'),
     ({"type": "STRING", "mode": "REQUIRED"}, None, "x: REQUIRED, but missing or null"),
     ({"type": "RECORD", "fields": [{"name": "y", "type": "INT64"}]}, {"y": "q"},
