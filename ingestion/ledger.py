@@ -25,6 +25,8 @@ RUN_FIELDS = [
     {"name": "rejects", "type": "INT64",
      "description": "Records that could not be loaded (see gs://<bucket>/rejects/<entity>/<run_id>/)."},
     {"name": "rows_merged", "type": "INT64"},
+    {"name": "unknown_fields", "type": "STRING",
+     "description": "Top-level record fields no column reads (schema drift), comma-separated."},
     {"name": "bytes", "type": "INT64"},
     {"name": "watermark", "type": "TIMESTAMP"},
     {"name": "status", "type": "STRING", "mode": "REQUIRED",
@@ -50,6 +52,7 @@ class RunRow:
     records: int = 0
     rejects: int = 0
     rows_merged: int = 0
+    unknown_fields: str | None = None
     bytes: int = 0
     watermark: datetime | None = None
     status: str = "running"

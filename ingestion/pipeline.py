@@ -64,6 +64,7 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
         return
     row.pages, row.records, row.bytes, row.rejects = (staged.pages, staged.records, staged.bytes,
                                                       staged.rejects)
+    report_unknown_fields(entity, staged, row)
     check_rejects(entity, staged)
     if not staged.records:
         return
@@ -96,6 +97,15 @@ def extract_and_stage(entity: EntityConfig, request: SyncRequest, settings: Sett
         # the session is still open
         with closing(extract_pages(entity, slices, fetcher)) as pages:
             return plans, watermarks, stage_pages(pages, entity, row.run_id, settings.bucket)
+
+
+def report_unknown_fields(entity: EntityConfig, staged: StagedRun, row: RunRow) -> None:
+    """Fields the API sends that no column reads: the first sign of an API adding data (add the
+    column to the schema JSON to load it; with target.raw_json it is already kept in `_raw`)."""
+    if staged.unknown_fields:
+        row.unknown_fields = ", ".join(sorted(staged.unknown_fields))[:1000]
+        log.warning("records carry fields no column reads: %s", row.unknown_fields,
+                    extra={"entity": entity.name, "run_id": row.run_id})
 
 
 def restage_raw_pages(entity: EntityConfig, request: SyncRequest, settings: Settings,

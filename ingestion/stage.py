@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingestion import logs
@@ -32,6 +32,7 @@ class StagedRun:
     bytes: int = 0
     rejects: int = 0
     first_reject: str | None = None
+    unknown_fields: set[str] = field(default_factory=set)  # top-level keys no column reads
 
 
 def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
@@ -55,6 +56,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"),
                        gcs_helper.uri(bucket, run_prefix("rejects", entity, run_id) + "/"))
     coerce = row_coercer(entity.table_fields)
+    known = known_keys(entity)
     for page in pages:
         if page.source is None:
             page.source, page.run_id = store_raw_page(page, entity, run_id, bucket), run_id
@@ -65,12 +67,19 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
         _write_lines(bucket, f"{run_prefix('rejects', entity, run_id)}/page-{page.number:06d}.jsonl", rejects)
         staged.records += len(rows)
         staged.rejects += len(rejects)
+        staged.unknown_fields.update(k for r in page.records if isinstance(r, dict) for k in r.keys() - known)
         if rejects and staged.first_reject is None:
             staged.first_reject = f"{rejects[0]['source_object']} record {rejects[0]['index']}: " \
                                   f"{rejects[0]['reason']}"
         if staged.rejects > entity.max_rejects:
             break
     return staged
+
+
+def known_keys(entity: EntityConfig) -> set[str]:
+    """Top-level record keys some column reads (by name or as the head of a `records.fields` path)."""
+    paths = entity.records.get("fields", {})
+    return {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
 
 
 def check_rejects(entity: EntityConfig, staged: StagedRun) -> None:

@@ -63,6 +63,7 @@ def test_messy_records_land_as_typed_values(env, catalog):
 
     loaded, truth = rows(env, dataset), catalog.truth()
     assert set(loaded) == set(truth) and run.rejects == 0
+    assert run.unknown_fields == "unused"  # sent by the API, read by no column
     for n, item in truth.items():
         row = loaded[n]
         assert row["name"] == item["name"] and row["price"] == item["price"]
@@ -164,6 +165,22 @@ def test_a_new_nullable_column_is_added_on_the_next_run(env, catalog):
     assert loaded[4]["color"] is None and loaded[4]["name"] == "item 4"  # old rows kept, untouched
 
 
+def test_a_field_the_api_adds_is_reported_then_backfilled_by_replay(env, catalog):
+    dataset = setup(env)
+    watermark = sync(env, ENTITY).watermark
+    catalog.extra_fields = {"color": lambda item: f"c{item['id']}"}
+    catalog.put(3, name="renamed")
+
+    drifted = sync(env, ENTITY)
+
+    assert drifted.unknown_fields == "color, unused" and "color" not in rows(env, dataset)[3]
+    setup(env, schema=[*SCHEMA, {"name": "color", "type": "STRING"}])
+    sync(env, ENTITY, "replay")
+    colors = {n: r["color"] for n, r in rows(env, dataset).items()}
+    resent = {n for n, i in catalog.items.items() if i["updated_at"] >= watermark}  # 3, and 20 again
+    assert colors == {n: f"c{n}" if n in resent else None for n in range(1, 21)} and 3 in resent
+
+
 def test_an_incompatible_schema_change_fails_before_anything_is_fetched(env, catalog):
     dataset = setup(env)
     sync(env, ENTITY)
@@ -250,7 +267,7 @@ def test_raw_json_keeps_the_record_as_sent(env, catalog):
 def test_an_older_run_ledger_gains_the_new_columns(env, catalog):
     setup(env)
     bq_helper.ensure_dataset(env.settings.project, env.settings.meta_dataset, env.settings.location)
-    old_fields = [f for f in RUN_FIELDS if f["name"] != "rejects"]
+    old_fields = [f for f in RUN_FIELDS if f["name"] not in ("rejects", "unknown_fields")]
     bq_helper.create_table(runs_table_id(env.settings), bq_helper.schema_from_json(old_fields),
                            partition_field="started_at", cluster_by=["entity", "status"])
 
