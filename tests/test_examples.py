@@ -53,6 +53,14 @@ def table(env, dataset: str, name: str, key) -> dict:
     return by_key
 
 
+def assert_replay_rebuilds(env, api, dataset: str, name: str, entity: str, key) -> None:
+    """Drop the table, replay the entity from its raw pages: the same rows, no API call."""
+    before, calls = table(env, dataset, name, key), len(api.requests)
+    bq_helper.delete_table(f"{env.settings.project}.{dataset}.{name}")
+    sync(env, entity, "replay")
+    assert table(env, dataset, name, key) == before and len(api.requests) == calls
+
+
 def test_splash_events_with_rotating_refresh_tokens(env, serve):
     api = SplashApi(expire_tokens_after=3)
     dataset = start_example(env, serve, api, "splash", "splash-oauth", {
@@ -107,6 +115,8 @@ def test_metrc_packages_fan_out_per_license_with_own_state(env, serve):
     assert {c.args["licenseNumber"] for c in calls} == set(LICENSES)
     assert all(parse_instant(c.args["lastModifiedEnd"]) - parse_instant(c.args["lastModifiedStart"])
                <= timedelta(hours=24) for c in calls)
+    assert_replay_rebuilds(env, api, dataset, "packages", "metrc/packages",  # items from page metadata
+                           lambda r: (r["LicenseNumber"], r["Id"]))
 
 
 def test_genesys_conversations_post_query_with_client_credentials(env, serve, monkeypatch):
@@ -169,6 +179,7 @@ def test_amplitude_hourly_zip_export_respects_the_availability_lag(env, serve):
     assert run.pages == len(calls)  # the quiet hour's 404 is an empty page, not a failure
     objects = gcs_helper.list_paths(env.settings.bucket, "raw/amplitude/events/")
     assert objects and all(o.endswith(".zip") for o in objects)
+    assert_replay_rebuilds(env, api, dataset, "events", "amplitude/events", lambda r: r["uuid"])
 
 
 def fast_polls(spec: dict) -> None:
