@@ -27,7 +27,7 @@ NESTED_TYPES = {"RECORD", "STRUCT"}
 # Columns the loader adds to every target table; a schema JSON may not define them itself.
 METADATA_COLUMNS = [
     {"name": "_run_id", "type": "STRING", "mode": "NULLABLE",
-     "description": "Run that last wrote this row."},
+     "description": "The run that fetched this row version (a replay keeps it)."},
     {"name": "_extracted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
      "description": "When the API page holding this row version was fetched."},
     {"name": "_source_object", "type": "STRING", "mode": "NULLABLE",

@@ -37,15 +37,16 @@ def raw_pages(entity: EntityConfig, bucket: str, start: datetime | None,
             continue
         found.append((path, meta))
     # raw/<source>/<entity>/<run_id>/page-NNNNNN.<ext>: run ids sort by start time
-    return sorted(found, key=lambda found_page: found_page[0].split("/")[3:5])
+    return sorted(found, key=lambda entry: entry[0].split("/")[3:5])
 
 
 def replay_pages(entity: EntityConfig, bucket: str, start: datetime | None,
                  end: datetime | None) -> Iterator[Page]:
     pages = raw_pages(entity, bucket, start, end)
     if not pages:
-        raise PermanentError(f"replay: no raw pages of {entity.name} in gs://{bucket}/raw/{entity.name}/"
-                           f"{' overlap the requested window' if start or end else ''}")
+        window = f" for the window {start or '…'} → {end or '…'}" if start or end else ""
+        raise PermanentError(f"replay: gs://{bucket}/raw/{entity.name}/ holds no raw pages{window}; "
+                             "nothing to rebuild from")
     empty_statuses = tuple(entity.http.get("empty_statuses", ()))
     for number, (path, meta) in enumerate(pages, 1):
         content, _ = gcs_helper.read(bucket, path)

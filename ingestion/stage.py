@@ -55,31 +55,54 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     `records.max_rejects` — the caller then fails the run with nothing loaded."""
     staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"),
                        gcs_helper.uri(bucket, run_prefix("rejects", entity, run_id) + "/"))
-    coerce = row_coercer(entity.table_fields)
-    known = known_keys(entity)
+    rows_of = RowBuilder.for_entity(entity)
     for page in pages:
         if page.source is None:
             page.source, page.run_id = store_raw_page(page, entity, run_id, bucket), run_id
         staged.pages += 1
         staged.bytes += len(page.response.content)
-        rows, rejects = page_rows(page, entity, coerce, first_seq=staged.records + staged.rejects)
+        rows, rejects = page_rows(page, entity, rows_of, first_seq=staged.records + staged.rejects)
         _write_lines(bucket, f"{run_prefix('staged', entity, run_id)}/part-{page.number:06d}.jsonl", rows)
         _write_lines(bucket, f"{run_prefix('rejects', entity, run_id)}/page-{page.number:06d}.jsonl", rejects)
         staged.records += len(rows)
         staged.rejects += len(rejects)
-        staged.unknown_fields.update(k for r in page.records if isinstance(r, dict) for k in r.keys() - known)
+        staged.unknown_fields |= rows_of.unknown_keys(page.records)
         if rejects and staged.first_reject is None:
-            staged.first_reject = f"{rejects[0]['source_object']} record {rejects[0]['index']}: " \
-                                  f"{rejects[0]['reason']}"
+            first = rejects[0]
+            staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
         if staged.rejects > entity.max_rejects:
             break
     return staged
 
 
-def known_keys(entity: EntityConfig) -> set[str]:
-    """Top-level record keys some column reads (by name or as the head of a `records.fields` path)."""
-    paths = entity.records.get("fields", {})
-    return {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
+@dataclass(frozen=True)
+class RowBuilder:
+    """Record → row of the target table, with everything that depends only on the entity worked
+    out once per run."""
+
+    spec: dict  # the entity's `records` settings
+    columns: list[str]
+    required: list[str]
+    known: frozenset[str]  # top-level record keys some column reads
+    keep_raw: bool
+    coerce: Callable[[dict], dict]
+
+    @classmethod
+    def for_entity(cls, entity: EntityConfig) -> RowBuilder:
+        paths = entity.records.get("fields", {})
+        known = {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
+        return cls(entity.records, entity.columns, entity.required_columns, frozenset(known),
+                   entity.target.get("raw_json", False), row_coercer(entity.table_fields))
+
+    def row(self, record: Any, computed: dict[str, Any]) -> dict:
+        """Raises RecordError or CoercionError (the reason of a reject)."""
+        row = project(record, self.columns, self.spec, computed, self.required)
+        if self.keep_raw:
+            row[RAW_COLUMN["name"]] = record
+        return self.coerce(row)
+
+    def unknown_keys(self, records: list[Any]) -> set[str]:
+        return {k for r in records if isinstance(r, dict) for k in r.keys() - self.known}
 
 
 def check_rejects(entity: EntityConfig, staged: StagedRun) -> None:
@@ -107,19 +130,15 @@ def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str) -
     return gcs_helper.uri(bucket, path)
 
 
-def page_rows(page: Page, entity: EntityConfig, coerce: Callable[[dict], dict],
+def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder,
               first_seq: int) -> tuple[list[dict], list[dict]]:
     """(rows coerced to the table schema, rejects) for the page's records. `_seq` numbers rows in
     run order, so that on equal cursors the later row wins."""
     computed = computed_values(entity, page)
-    keep_raw = entity.target.get("raw_json", False)
     rows, rejects = [], []
     for index, record in enumerate(page.records):
         try:
-            row = project(record, entity.columns, entity.records, computed, entity.required_columns)
-            if keep_raw:
-                row[RAW_COLUMN["name"]] = record
-            row = coerce(row)
+            row = rows_of.row(record, computed)
         except (RecordError, CoercionError) as exc:
             rejects.append({"source_object": page.source, "index": index, "reason": str(exc),
                             "record": record})

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from ingestion.config import deep_merge
-from ingestion.errors import RecordError
+from ingestion.errors import PermanentError, RecordError
 from ingestion.ledger import RUN_FIELDS, runs_table_id
 from ingestion.tables import SchemaMismatch
 from tests.apis import NOW
@@ -275,3 +275,14 @@ def test_an_older_run_ledger_gains_the_new_columns(env, catalog):
 
     [run] = runs(env)
     assert run["status"] == "succeeded" and run["rejects"] == 0 and run["records"] == 20
+
+
+def test_replay_with_nothing_stored_fails_clearly_and_calls_no_api(env, catalog):
+    setup(env)
+
+    with pytest.raises(PermanentError) as failure:
+        sync(env, ENTITY, "replay", datetime(2026, 3, 4, tzinfo=UTC), None)
+
+    assert str(failure.value) == (f"replay: gs://{env.settings.bucket}/raw/{ENTITY}/ holds no raw pages "
+                                  "for the window 2026-03-04 00:00:00+00:00 → …; nothing to rebuild from")
+    assert catalog.requests == [] and [r["status"] for r in runs(env)] == ["failed"]

@@ -72,7 +72,8 @@ def update_table(table_id: str, **changes: Any) -> bigquery.Table:
 
 def _ddl_type(field: bigquery.SchemaField) -> str:
     if field.field_type in ("RECORD", "STRUCT"):
-        inner = ", ".join(f"`{f.name}` {_ddl_type(f)}" for f in field.fields)
+        inner = ", ".join(f"`{f.name}` {_ddl_type(f)}{' NOT NULL' if f.mode == 'REQUIRED' else ''}"
+                          for f in field.fields)
         kind = f"STRUCT<{inner}>"
     else:  # the API may report legacy names; DDL wants the standard ones
         kind = _LEGACY.get(field.field_type, field.field_type)
