@@ -186,8 +186,15 @@ def _written_out(text: str) -> datetime:
     return parser.parse(text)
 
 
+def _plain_iso(text: str) -> datetime:
+    """The common case first, at C speed (digits only would be an epoch, not a basic ISO date)."""
+    if text.isdigit():
+        raise ValueError(text)
+    return datetime.fromisoformat(text)
+
+
 # Tried in order; each raises ValueError (or TypeError/IndexError) when the text is not its kind.
-_TIMESTAMP_PARSERS = (_epoch_text, _dotnet, _iso, parsedate_to_datetime, _written_out)
+_TIMESTAMP_PARSERS = (_plain_iso, _epoch_text, _dotnet, _iso, parsedate_to_datetime, _written_out)
 
 
 def parse_datetime(value: Any) -> datetime:
@@ -281,7 +288,7 @@ def coerce_row(row: dict, fields: list[dict]) -> dict:
 
 def row_coercer(fields: list[dict]) -> Callable[[dict], dict]:
     """A function coercing rows to `fields`. Built once per schema, so the per-value work is just
-    the type's own coercer (40-80k records/s on one core, messy to canonical)."""
+    the type's own coercer (`python -m bench.coerce`: ~40k messy, ~90k canonical records/s)."""
     columns = [(f["name"], f["name"].lower(), _field_coercer(f)) for f in fields]
 
     def coerce(row: dict) -> dict:
