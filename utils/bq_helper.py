@@ -70,6 +70,9 @@ def update_table(table_id: str, **changes: Any) -> bigquery.Table:
     return client().update_table(table, list(changes))
 
 
+_LEGACY = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+
+
 def _ddl_type(field: bigquery.SchemaField) -> str:
     if field.field_type in ("RECORD", "STRUCT"):
         inner = ", ".join(f"`{f.name}` {_ddl_type(f)}{' NOT NULL' if f.mode == 'REQUIRED' else ''}"
@@ -79,8 +82,6 @@ def _ddl_type(field: bigquery.SchemaField) -> str:
         kind = _LEGACY.get(field.field_type, field.field_type)
     return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
 
-
-_LEGACY = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
 
 
 def add_column(table_id: str, field: bigquery.SchemaField) -> None:
