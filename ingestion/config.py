@@ -35,7 +35,13 @@ METADATA_COLUMNS = [
 ]
 RAW_COLUMN = {"name": "_raw", "type": "JSON", "mode": "NULLABLE",
               "description": "The record exactly as the API sent it (target.raw_json)."}
-RESERVED_COLUMNS = {c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN]} | {"_seq"}
+SOFT_DELETE_COLUMNS = [
+    {"name": "_deleted", "type": "BOOL", "mode": "NULLABLE",
+     "description": "TRUE once a historical_full snapshot no longer had this row (full_refresh)."},
+    {"name": "_deleted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
+     "description": "When the snapshot that missed this row finished."},
+]
+RESERVED_COLUMNS = {c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN, *SOFT_DELETE_COLUMNS]} | {"_seq"}
 
 
 def expand_env(text: str, path: Path) -> str:
@@ -165,7 +171,13 @@ class EntityConfig:
     @property
     def table_fields(self) -> list[dict]:
         """The target table's schema: the entity's columns plus the loader's metadata columns."""
-        return self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.get("raw_json") else [])
+        return (self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.get("raw_json") else [])
+                + (SOFT_DELETE_COLUMNS if self.absent_rows == "soft_delete" else []))
+
+    @property
+    def absent_rows(self) -> str:
+        """What a complete historical_full snapshot does with rows it no longer has."""
+        return self.spec.get("full_refresh", {}).get("absent_rows", "hard_delete")
 
     @property
     def description(self) -> str:

@@ -8,36 +8,57 @@ their cause and acknowledged, so they never loop; retryable ones are re-raised.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from ingestion.errors import PayloadError, is_retryable
+from ingestion.errors import LeaseHeld, PayloadError, is_retryable
 from ingestion.ledger import RunRow
-from ingestion.payload import message_id_of, request_from_envelope
-from ingestion.pipeline import run_sync
+from ingestion.payload import SyncRequest, decode_message_data, message_id_of, request_from_envelope
+from ingestion.pipeline import record_run, run_sync
 from ingestion.settings import Settings
 
 log = logging.getLogger("ingestion.entrypoint")
 
 
-def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None) -> RunRow | None:
+def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None,
+                           now: datetime | None = None) -> RunRow | None:
     """`envelope` is the CloudEvent data of a Pub/Sub push: {"message": {...}, "subscription": ...}.
-    Returns the run row, or None when the message was rejected or failed permanently (acked)."""
+    Returns the run row, or None when the message was rejected or failed permanently (acked).
+    `now` stands in for the clock (simulated APIs in tests)."""
     context: dict[str, Any] = {"message_id": message_id_of(envelope)}
+    settings = settings or Settings.from_env()
     try:
         request = request_from_envelope(envelope)
-        context.update(entity=request.entity, run_id=request.run_id, sync_mode=request.mode)
-        return run_sync(request, settings or Settings.from_env())
     except PayloadError as exc:
-        entity = context.get("entity", "")
-        log.error("rejected trigger message%s (acknowledged, nothing written): %s",
-                  f" for {entity}" if entity else "", exc, extra=context)
+        log.error("rejected trigger message (acknowledged, nothing synced): %s", exc, extra=context)
+        record_rejected_message(envelope, exc, settings)
         return None
+    context.update(entity=request.entity, run_id=request.run_id, sync_mode=request.mode)
+    try:
+        return run_sync(request, settings, now)
+    except LeaseHeld as exc:
+        log.warning("%s: deferred, Pub/Sub redelivers it: %s", request.entity, exc,
+                    extra={**context, "status": "deferred"})
+        raise
     except Exception as exc:
-        entity = context.get("entity", "?")
         if is_retryable(exc):
-            log.exception("%s: sync failed, will be redelivered: %s: %s", entity,
+            log.exception("%s: sync failed, will be redelivered: %s: %s", request.entity,
                           type(exc).__name__, exc, extra={**context, "status": "retry"})
             raise
-        log.error("%s: sync failed permanently (acknowledged): %s: %s", entity,
+        log.error("%s: sync failed permanently (acknowledged): %s: %s", request.entity,
                   type(exc).__name__, exc, extra={**context, "status": "failed"})
         return None
+
+
+def record_rejected_message(envelope: Any, exc: PayloadError, settings: Settings) -> None:
+    """A failed run row for a message that could not be read, naming its entity if it had one."""
+    message_id = message_id_of(envelope)
+    try:
+        entity = str(decode_message_data(envelope["message"].get("data")).get("entity"))[:200]
+    except Exception:
+        entity = "(unreadable message)"
+    row = RunRow(run_id=SyncRequest(entity, "", message_id=message_id).run_id, entity=entity,
+                 sync_mode=None, message_id=message_id or None, status="failed",
+                 error_class=type(exc).__name__, error_message=str(exc)[:4000],
+                 finished_at=datetime.now(UTC))
+    record_run(row, settings)

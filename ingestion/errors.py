@@ -48,6 +48,14 @@ class RecordError(PermanentError):
     """Records break the entity's contract (e.g. a merge key is missing)."""
 
 
+class LeaseHeld(RetryableError):
+    """Another run holds the lease on an overlapping window: defer (Pub/Sub redelivers later)."""
+
+    def __init__(self, message: str, holder_job: str | None = None):
+        super().__init__(message)
+        self.holder_job = holder_job
+
+
 _RETRYABLE_GOOGLE = (
     gexc.TooManyRequests,
     gexc.InternalServerError,
@@ -57,6 +65,9 @@ _RETRYABLE_GOOGLE = (
     gexc.DeadlineExceeded,
     gexc.RetryError,
 )
+
+
+_CONCURRENT_DML = "Could not serialize access"
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -72,6 +83,7 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, gexc.GoogleAPICallError):
         # 4xx from Google APIs (bad SQL, schema mismatch, permission) will not fix themselves...
-        # except 408/409-style conflicts, which a retry resolves.
-        return exc.code in (408, 409)
+        # except conflicts with a concurrent writer, which a retry resolves: 408/409, a 412 on a
+        # table's etag, and BigQuery's 400 for concurrent DML on the same table.
+        return exc.code in (408, 409, 412) or _CONCURRENT_DML in str(exc)
     return True

@@ -96,8 +96,10 @@ def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiRe
         following = paginator.next(following, response)
 
 
-def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher) -> Iterator[Page]:
-    number = 0
+def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,
+                  numbered_after: int = 0) -> Iterator[Page]:
+    """Pages are numbered across the run, after the `numbered_after` pages of earlier steps."""
+    number = numbered_after
     for piece in slices:
         for response in walk(entity, piece, fetcher):
             number += 1

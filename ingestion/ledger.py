@@ -16,21 +16,28 @@ RUN_FIELDS = [
     {"name": "run_id", "type": "STRING", "mode": "REQUIRED"},
     {"name": "message_id", "type": "STRING"},
     {"name": "attempt", "type": "INT64"},
+    {"name": "job_id", "type": "STRING",
+     "description": "The job this run worked on (shared by a message's redeliveries, "
+                    "continuations and parallel parts)."},
     {"name": "entity", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "item", "type": "STRING", "description": "The fan-out item, when the message named one."},
     {"name": "sync_mode", "type": "STRING"},
     {"name": "window_start", "type": "TIMESTAMP"},
     {"name": "window_end", "type": "TIMESTAMP"},
     {"name": "pages", "type": "INT64"},
     {"name": "records", "type": "INT64", "description": "Records staged for loading."},
-    {"name": "rejects", "type": "INT64",
+    {"name": "rejected", "type": "INT64",
      "description": "Records that could not be loaded (see gs://<bucket>/rejects/<entity>/<run_id>/)."},
     {"name": "rows_merged", "type": "INT64"},
+    {"name": "rows_deleted", "type": "INT64",
+     "description": "historical_full: rows removed or flagged because the snapshot no longer had them."},
     {"name": "unknown_fields", "type": "STRING",
      "description": "Top-level record fields no column reads (schema drift), comma-separated."},
     {"name": "bytes", "type": "INT64"},
     {"name": "watermark", "type": "TIMESTAMP"},
     {"name": "status", "type": "STRING", "mode": "REQUIRED",
-     "description": "succeeded | failed"},
+     "description": "succeeded | failed | skipped (already done, or deferred: see error_message) | "
+                    "continued (the rest of the job was published as another message)"},
     {"name": "error_class", "type": "STRING"},
     {"name": "error_message", "type": "STRING"},
     {"name": "started_at", "type": "TIMESTAMP", "mode": "REQUIRED"},
@@ -43,15 +50,18 @@ _TYPES = {f["name"]: f["type"] for f in RUN_FIELDS}
 class RunRow:
     run_id: str
     entity: str
-    sync_mode: str
+    sync_mode: str | None
     message_id: str | None = None
     attempt: int | None = None
+    job_id: str | None = None
+    item: str | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
     pages: int = 0
     records: int = 0
-    rejects: int = 0
+    rejected: int = 0
     rows_merged: int = 0
+    rows_deleted: int = 0
     unknown_fields: str | None = None
     bytes: int = 0
     watermark: datetime | None = None

@@ -25,7 +25,19 @@ class SyncRequest:
     end: datetime | None = None
     message_id: str = ""
     attempt: int = 1
+    item: str | int | None = None  # fan-out: this item only
+    parallel: int | None = None  # fan out into at most this many messages
+    job: str | None = None  # continue this job (a continuation or one chunk of a parallel backfill)
+    chunk: int | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def job_id(self) -> str:
+        """The job this delivery works on: the one named by a continuation, else the message's
+        own id, so every redelivery of a message resumes (or skips) the same job."""
+        if self.job:
+            return self.job
+        return re.sub(r"[^A-Za-z0-9_-]", "", self.message_id)[:100] or self.run_id
 
     @property
     def run_id(self) -> str:
@@ -60,14 +72,34 @@ def parse_request(payload: dict, message_id: str = "", attempt: int = 1) -> Sync
     except ValueError as exc:
         raise PayloadError(f"invalid trigger message: {exc}") from None
     if mode == "incremental" and (start or end):
-        raise PayloadError("start_date/end_date apply to incremental_window, historical_full and "
-                           "replay; incremental always continues from the stored watermark")
+        raise PayloadError("start_date/end_date apply to incremental_window and replay; "
+                           "incremental always continues from the stored watermark")
+    if mode == "historical_full" and (start or end):
+        raise PayloadError("historical_full always covers the config's start_date up to now (it "
+                           "deletes what the snapshot lacks); use incremental_window for a range")
+    if "parallel" in payload and mode not in ("incremental_window", "historical_full"):
+        raise PayloadError("parallel applies to incremental_window and historical_full")
+    if "job" in payload and {"start_date", "end_date", "parallel"} & set(payload):
+        raise PayloadError("a job message continues a planned job: it takes no start_date, "
+                           "end_date or parallel")
     if mode == "incremental_window" and start is None:
         raise PayloadError("sync_mode incremental_window needs a start_date")
     if start and end and start >= end:
         raise PayloadError(f"start_date {payload['start_date']} is not before end_date "
                            f"{payload['end_date']}")
-    return SyncRequest(payload["entity"], mode, start, end, message_id, attempt)
+    return SyncRequest(payload["entity"], mode, start, end, message_id, attempt,
+                       item=payload.get("item"), parallel=payload.get("parallel"),
+                       job=payload.get("job"), chunk=payload.get("chunk"))
+
+
+def continuation_payload(request: SyncRequest, job_id: str, chunk: int | None = None) -> dict:
+    """The message that continues job `job_id` (or one chunk of it) in another invocation."""
+    payload: dict[str, Any] = {"entity": request.entity, "sync_mode": request.mode, "job": job_id}
+    if request.item is not None:
+        payload["item"] = request.item
+    if chunk is not None:
+        payload["chunk"] = chunk
+    return payload
 
 
 def message_id_of(envelope: Any) -> str:

@@ -1,43 +1,52 @@
-"""One sync, top-down: payload → plan windows → extract pages → stage to GCS → load → merge →
-commit state and run row. Each step is a function of its own module; this file only sequences them."""
+"""One sync, top-down: payload → plan windows (a job) → take the lease → per step: extract pages →
+stage to GCS → load → merge → commit state and checkpoint → continue or finish → run row.
+Each step is a function of its own module; this file only sequences them."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from contextlib import closing
 from datetime import UTC, datetime
 
 import requests
 
 from ingestion.auth import make_authenticator
+from ingestion.clock import RunClock
 from ingestion.config import EntityConfig, load_entity
-from ingestion.errors import PayloadError
-from ingestion.extract import Slice, extract_pages
-from ingestion.fanout import resolve_items
+from ingestion.errors import LeaseHeld, is_retryable
 from ingestion.fetch import Fetcher, open_session, timeouts
+from ingestion.jobs import Job, update_job
+from ingestion.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing
 from ingestion.ledger import RunRow, append_run
-from ingestion.load import drop_staging, ensure_target_table, load_staging, max_cursors, merge_into_target
-from ingestion.payload import SyncRequest
+from ingestion.load import ensure_target_table
+from ingestion.payload import SyncRequest, continuation_payload
+from ingestion.plan import finished, open_job
 from ingestion.replay import replay_pages
 from ingestion.settings import Settings
-from ingestion.stage import StagedRun, check_rejects, stage_pages
-from ingestion.state import commit_watermark, read_watermark
-from ingestion.windows import Window, plan_windows
+from ingestion.snapshot import remove_absent_rows
+from ingestion.stage import stage_pages
+from ingestion.steps import Step, merge_staged, run_steps
+from utils import pubsub_helper
 
 log = logging.getLogger("ingestion.pipeline")
 
 
 def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = None) -> RunRow:
-    """Run one sync and record it in the run ledger (also when it fails, unless the message itself
-    was invalid: then nothing at all is written). Exceptions propagate to the caller."""
+    """Run one delivery of a trigger message and record it in the run ledger. Exceptions propagate
+    to the caller (the entry point decides: acknowledge or redeliver). A process killed mid-run
+    writes no run row, holds its lease until it expires, and its redelivery resumes the job."""
     row = RunRow(run_id=request.run_id, entity=request.entity, sync_mode=request.mode,
-                 message_id=request.message_id or None, attempt=request.attempt)
-    context = {"entity": request.entity, "run_id": row.run_id, "message_id": request.message_id}
+                 message_id=request.message_id or None, attempt=request.attempt,
+                 job_id=request.job_id, item=None if request.item is None else str(request.item))
+    clock = RunClock(now or datetime.now(UTC), settings.time_budget_seconds)
     try:
         entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
-        sync(entity, request, settings, row, now or datetime.now(UTC))
-        row.status = "succeeded"
-    except PayloadError:
+        sync(entity, request, settings, row, clock)
+        if row.status == "running":
+            row.status = "succeeded"
+    except LeaseHeld as exc:
+        row.status, row.error_class = "skipped", type(exc).__name__
+        row.error_message = f"deferred, Pub/Sub redelivers: {exc}"
         raise
     except Exception as exc:
         row.status, row.error_class = "failed", type(exc).__name__
@@ -46,86 +55,128 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
     finally:
         if row.status != "running":
             row.finished_at = datetime.now(UTC)
-            record_run(row, settings, context)
-    log.info("sync succeeded: %d pages, %d records, %d rejected, %d rows merged, watermark %s",
-             row.pages, row.records, row.rejects, row.rows_merged, row.watermark or "unchanged",
-             extra=context)
+            record_run(row, settings)
+    log.info("sync %s: %d pages, %d records, %d rejected, %d rows merged, watermark %s", row.status,
+             row.pages, row.records, row.rejected, row.rows_merged, row.watermark or "unchanged",
+             extra=context_of(row))
     return row
 
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
-         now: datetime) -> None:
+         clock: RunClock) -> None:
     target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
     if request.mode == "replay":
-        plans, watermarks, staged = {}, {}, restage_raw_pages(entity, request, settings, row)
-    else:
-        plans, watermarks, staged = extract_and_stage(entity, request, settings, row, now)
-    if staged is None:
-        return
-    row.pages, row.records, row.bytes, row.rejects = (staged.pages, staged.records, staged.bytes,
-                                                      staged.rejects)
-    report_unknown_fields(entity, staged, row)
-    check_rejects(entity, staged)
-    if not staged.records:
-        return
-
-    staging = load_staging(entity, settings, row.run_id, staged.uri)
-    row.rows_merged = merge_into_target(entity, target, staging)
-    newest = max_cursors(entity, staging)
-    drop_staging(staging)
-    commit_watermarks(entity, request, settings, row, plans, watermarks, newest)
-
-
-def extract_and_stage(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
-                      now: datetime) -> tuple[dict, dict, StagedRun | None]:
-    """Plan each item's windows from its watermark, then page through the API into GCS.
-    Returns (windows per item, watermarks per item, what was staged: None when nothing to do)."""
+        return replay(entity, request, settings, row, target, clock)
     with open_session(entity.http) as session:
-        fetcher = connect(entity, settings, session)
-        items = resolve_items(entity, settings, fetcher)
-        watermarks = {item: read_watermark(entity, settings.bucket, item) for item in items}
-        plans = {item: plan_windows(entity, request, watermarks[item], now) for item in items}
-        slices = [Slice(item, window) for item, windows in plans.items() for window in windows]
-        if not slices:
-            log.info("nothing to sync: the window is empty", extra={"entity": entity.name})
-            return plans, watermarks, None
-        row.window_start = min(s.window.start for s in slices)
-        row.window_end = max(s.window.end for s in slices)
-        log.info("sync %s %s → %s in %d slice(s) over %d item(s)", request.mode, row.window_start,
-                 row.window_end, len(slices), len(items), extra={"entity": entity.name, "run_id": row.run_id})
-        # closing(): when staging stops early (too many rejects), pending fetches end here, while
-        # the session is still open
-        with closing(extract_pages(entity, slices, fetcher)) as pages:
-            return plans, watermarks, stage_pages(pages, entity, row.run_id, settings.bucket)
+        fetcher = functools.cache(lambda: connect(entity, settings, session))
+        job = open_job(entity, request, settings, clock.start, fetcher)
+        if reason := finished(job):
+            return skip(row, reason)
+        if request.parallel:
+            return fan_out_parts(job, request, settings, row)
+        pending = job.pending(request.chunk)
+        if not pending:  # a duplicate, or a redelivery after the last step committed
+            if not finish_job(entity, job, settings, row, target, clock):
+                skip(row, f"no window left to sync in job {job.job_id}")
+            return None
+        lease = Lease(entity, settings.bucket, row.run_id, job.job_id, claims_for(pending),
+                      settings.lease_seconds, clock.now)
+        if not take_lease(lease, request, job, settings, row):
+            return None
+        with releasing(lease):
+            try:
+                job = run_steps(Step(entity, settings, row, target, fetcher, clock), job, pending)
+            except Exception as exc:
+                if not is_retryable(exc):  # parallel parts stop; a full snapshot deletes nothing
+                    error = f"{type(exc).__name__}: {exc}"[:1000]
+                    update_job(settings.bucket, job, lambda j: _fail(j, error))
+                raise
+    if job.pending(request.chunk):
+        return continue_later(job, request, settings, row)
+    finish_job(entity, job, settings, row, target, clock)
+    return None
 
 
-def report_unknown_fields(entity: EntityConfig, staged: StagedRun, row: RunRow) -> None:
-    """Fields the API sends that no column reads: the first sign of an API adding data (add the
-    column to the schema JSON to load it; with target.raw_json it is already kept in `_raw`)."""
-    if staged.unknown_fields:
-        row.unknown_fields = ", ".join(sorted(staged.unknown_fields))[:1000]
-        log.warning("records carry fields no column reads: %s", row.unknown_fields,
-                    extra={"entity": entity.name, "run_id": row.run_id})
+def take_lease(lease: Lease, request: SyncRequest, job: Job, settings: Settings, row: RunRow) -> bool:
+    """Claim the job's pending windows. When another run holds an overlapping claim, a scheduled
+    incremental run simply exits (that run covers it); anything else is deferred (LeaseHeld is
+    retryable: Pub/Sub redelivers it later), so a backfill is never lost."""
+    try:
+        lease.acquire()
+        return True
+    except LeaseHeld as exc:
+        fresh_incremental = request.mode == "incremental" and not request.job
+        if not fresh_incremental or exc.holder_job == job.job_id:
+            raise
+        update_job(settings.bucket, job, lambda j: setattr(j, "status", "skipped"))
+        skip(row, f"another run holds the lease: {exc}")
+        return False
 
 
-def restage_raw_pages(entity: EntityConfig, request: SyncRequest, settings: Settings,
-                      row: RunRow) -> StagedRun:
-    """Replay: stage the raw pages already in GCS (those overlapping the message's window, if
-    any) instead of calling the API."""
+def finish_job(entity: EntityConfig, job: Job, settings: Settings, row: RunRow, target: str,
+               clock: RunClock) -> bool:
+    """When no slice of the job is left (whoever did them): a full snapshot removes the rows it
+    no longer has, then the job is marked succeeded, so a later duplicate of the message is
+    skipped. Repeating this after a crash is harmless. Returns whether it finished the job."""
+    if job.pending():
+        return False
+    if job.mode == "historical_full" and not job.finalized:
+        row.rows_deleted = remove_absent_rows(entity, settings, target, job, clock.now())
+
+    def succeed(j: Job) -> None:
+        j.status, j.finalized = "succeeded", True
+
+    update_job(settings.bucket, job, succeed)
+    return True
+
+
+def continue_later(job: Job, request: SyncRequest, settings: Settings, row: RunRow) -> None:
+    """Out of time: the committed steps stay, the rest goes to a new message (ack this one)."""
+    message_id = pubsub_helper.publish_json(settings.project, settings.trigger_topic,
+                                            continuation_payload(request, job.job_id, request.chunk))
+    row.status = "continued"
+    log.info("time budget spent: %d slice(s) left, continued in message %s",
+             len(job.pending(request.chunk)), message_id, extra=context_of(row))
+
+
+def fan_out_parts(job: Job, request: SyncRequest, settings: Settings, row: RunRow) -> None:
+    """A parallel backfill: publish one message per part that still has work (again after a
+    redelivery: a part that finds nothing left simply exits)."""
+    parts = sorted({s.chunk for s in job.pending()})
+    for chunk in parts:
+        pubsub_helper.publish_json(settings.project, settings.trigger_topic,
+                                   continuation_payload(request, job.job_id, chunk))
+    if job.slices:
+        row.window_start = min(s.window.start for s in job.slices)
+        row.window_end = max(s.window.end for s in job.slices)
+    row.status = "continued"
+    log.info("backfill of %d window(s) fanned out into %d message(s)", len(job.slices), len(parts),
+             extra=context_of(row))
+
+
+def replay(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
+           target: str, clock: RunClock) -> None:
+    """Rebuild from the raw pages in GCS (those overlapping the message's window, if any) instead
+    of calling the API; never moves a watermark."""
     row.window_start, row.window_end = request.start, request.end
-    pages = replay_pages(entity, settings.bucket, request.start, request.end)
-    return stage_pages(pages, entity, row.run_id, settings.bucket)
+    lease = Lease(entity, settings.bucket, row.run_id, request.job_id,
+                  [Claim(ALL_ITEMS, request.start or datetime.min.replace(tzinfo=UTC),
+                         request.end or datetime.max.replace(tzinfo=UTC))],
+                  settings.lease_seconds, clock.now)
+    lease.acquire()
+    with releasing(lease):
+        pages = replay_pages(entity, settings.bucket, request.start, request.end)
+        staged = stage_pages(pages, entity, row.run_id, settings.bucket)
+        merge_staged(Step(entity, settings, row, target, None, clock), staged, None)
 
 
-def commit_watermarks(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
-                      plans: dict, watermarks: dict, newest: dict) -> None:
-    """Move each item's watermark to the newest cursor merged for it (a replay plans nothing, so
-    it never moves one)."""
-    for item, windows in plans.items():
-        candidate = newest.get(None if item is None else str(item))
-        if candidate and windows and advances_watermark(request, windows, watermarks[item]):
-            committed = commit_watermark(entity, settings.bucket, candidate, row.run_id, item)
-            row.watermark = max(row.watermark or committed, committed)
+def skip(row: RunRow, reason: str) -> None:
+    row.status, row.error_message = "skipped", reason
+    log.info("nothing to do: %s", reason, extra=context_of(row))
+
+
+def _fail(job: Job, error: str) -> None:
+    job.status, job.error = "failed", error
 
 
 def connect(entity: EntityConfig, settings: Settings, session: requests.Session) -> Fetcher:
@@ -135,17 +186,13 @@ def connect(entity: EntityConfig, settings: Settings, session: requests.Session)
     return Fetcher(entity.source, entity.http, entity.records, session, auth)
 
 
-def advances_watermark(request: SyncRequest, windows: list[Window],
-                       watermark: datetime | None) -> bool:
-    """A backfill window may only move the watermark when it joins what is already loaded;
-    otherwise incremental runs would skip the gap between the old watermark and the window."""
-    if request.mode != "incremental_window":
-        return True
-    return watermark is not None and windows[0].start <= watermark
+def context_of(row: RunRow) -> dict:
+    return {"entity": row.entity, "run_id": row.run_id, "message_id": row.message_id,
+            "sync_mode": row.sync_mode}
 
 
-def record_run(row: RunRow, settings: Settings, context: dict) -> None:
+def record_run(row: RunRow, settings: Settings) -> None:
     try:
         append_run(row, settings)
     except Exception:  # the ledger must never hide the sync's own outcome
-        log.exception("could not append the run row", extra=context)
+        log.exception("could not append the run row", extra=context_of(row))

@@ -17,6 +17,14 @@ class Settings:
     location: str = "US"
     config_dir: Path = ROOT / "config"
     schema_dir: Path = ROOT / "schema"
+    trigger_topic: str = "ingest-trigger"  # continuations and parallel backfills publish here
+    # Stop starting new windows after this many seconds and publish a continuation: the rest of
+    # the 540 s limit is left for the last load + MERGE.
+    time_budget_seconds: float = 420
+    # A lease outlives the longest possible run (540 s), so an expired one means its holder died.
+    lease_seconds: float = 600
+    step_records: int = 250_000  # a step (load + MERGE + checkpoint) after this many records
+    max_parallel: int = 32  # upper bound of messages one backfill fans out into
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +38,10 @@ class Settings:
             location=os.environ.get("INGEST_BQ_LOCATION", cls.location),
             config_dir=Path(os.environ.get("INGEST_CONFIG_DIR", cls.config_dir)),
             schema_dir=Path(os.environ.get("INGEST_SCHEMA_DIR", cls.schema_dir)),
+            trigger_topic=os.environ.get("INGEST_TRIGGER_TOPIC", cls.trigger_topic),
+            time_budget_seconds=float(os.environ.get("INGEST_TIME_BUDGET_SECONDS",
+                                                     cls.time_budget_seconds)),
+            lease_seconds=float(os.environ.get("INGEST_LEASE_SECONDS", cls.lease_seconds)),
+            step_records=int(os.environ.get("INGEST_STEP_RECORDS", cls.step_records)),
+            max_parallel=int(os.environ.get("INGEST_MAX_PARALLEL", cls.max_parallel)),
         )

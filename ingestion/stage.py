@@ -50,10 +50,13 @@ def raw_suffix(records_spec: dict) -> tuple[str, str]:
     return suffix, "application/x-ndjson" if suffix == ".jsonl" else "application/json"
 
 
-def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str) -> StagedRun:
-    """Stage every page; stops reading pages (and so calling the API) as soon as the rejects exceed
-    `records.max_rejects` — the caller then fails the run with nothing loaded."""
-    staged = StagedRun(gcs_helper.uri(bucket, f"{run_prefix('staged', entity, run_id)}/part-*.jsonl"),
+def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
+                step: int = 1, rejected_before: int = 0) -> StagedRun:
+    """Stage every page of one step; stops reading pages (and so calling the API) as soon as the
+    run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
+    more. Each step's NDJSON parts get their own folder: one load job per step."""
+    parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
+    staged = StagedRun(gcs_helper.uri(bucket, f"{parts}/part-*.jsonl"),
                        gcs_helper.uri(bucket, run_prefix("rejects", entity, run_id) + "/"))
     rows_of = RowBuilder.for_entity(entity)
     for page in pages:
@@ -62,7 +65,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
         staged.pages += 1
         staged.bytes += len(page.response.content)
         rows, rejects = page_rows(page, entity, rows_of, first_seq=staged.records + staged.rejects)
-        _write_lines(bucket, f"{run_prefix('staged', entity, run_id)}/part-{page.number:06d}.jsonl", rows)
+        _write_lines(bucket, f"{parts}/part-{page.number:06d}.jsonl", rows)
         _write_lines(bucket, f"{run_prefix('rejects', entity, run_id)}/page-{page.number:06d}.jsonl", rejects)
         staged.records += len(rows)
         staged.rejects += len(rejects)
@@ -70,7 +73,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
         if rejects and staged.first_reject is None:
             first = rejects[0]
             staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
-        if staged.rejects > entity.max_rejects:
+        if rejected_before + staged.rejects > entity.max_rejects:
             break
     return staged
 
@@ -105,11 +108,13 @@ class RowBuilder:
         return {k for r in records if isinstance(r, dict) for k in r.keys() - self.known}
 
 
-def check_rejects(entity: EntityConfig, staged: StagedRun) -> None:
-    if staged.rejects > entity.max_rejects:
+def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int = 0) -> None:
+    total = rejected_before + staged.rejects
+    if total > entity.max_rejects:
+        loaded = "nothing was loaded" if not rejected_before else "earlier steps' rows stay loaded"
         raise RecordError(
-            f"{staged.rejects} record(s) could not be loaded, more than records.max_rejects="
-            f"{entity.max_rejects}; nothing was loaded. First: {staged.first_reject}. "
+            f"{total} record(s) could not be loaded, more than records.max_rejects="
+            f"{entity.max_rejects}; {loaded}. First: {staged.first_reject}. "
             f"All rejects, with their reasons: {staged.rejects_prefix}")
 
 
@@ -164,4 +169,6 @@ def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
     if entity.fan_out:
         values[entity.fan_out["column"]] = page.slice.item
     values.update(_run_id=page.run_id, _extracted_at=known["extracted_at"], _source_object=page.source)
+    if entity.absent_rows == "soft_delete":
+        values["_deleted"] = False  # a row the API serves again is live again
     return values

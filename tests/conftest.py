@@ -70,18 +70,21 @@ class Env:
 
 @pytest.fixture
 def env(stack, tmp_path, monkeypatch) -> Env:
-    from utils import gcs_helper
+    from utils import gcs_helper, pubsub_helper
 
     suffix = uuid.uuid4().hex[:10]
     bucket = f"test-{suffix}"
     gcs_helper.client().create_bucket(bucket)
     settings = Settings(project=stack.project, bucket=bucket, meta_dataset=f"meta_{suffix}",
-                        config_dir=tmp_path / "config", schema_dir=tmp_path / "schema")
+                        config_dir=tmp_path / "config", schema_dir=tmp_path / "schema",
+                        trigger_topic=f"trigger-{suffix}")
+    pubsub_helper.ensure_topic(stack.project, settings.trigger_topic)
     settings.config_dir.mkdir()
     settings.schema_dir.mkdir()
     for var, value in {"INGEST_BUCKET": bucket, "INGEST_META_DATASET": settings.meta_dataset,
                        "INGEST_CONFIG_DIR": str(settings.config_dir),
-                       "INGEST_SCHEMA_DIR": str(settings.schema_dir)}.items():
+                       "INGEST_SCHEMA_DIR": str(settings.schema_dir),
+                       "INGEST_TRIGGER_TOPIC": settings.trigger_topic}.items():
         monkeypatch.setenv(var, value)
     return Env(settings, tmp_path, suffix)
 

@@ -89,17 +89,23 @@ def secret_absent(env, path: str) -> bool:
 def test_rerun_and_redelivery_leave_no_duplicates(env, demo_api, function_client):
     dataset = env.copy_demo_configs()
     assert deliver(function_client, {"entity": "demo_shop/customers"}, "1").status_code == 200
-    first = sorted(table_rows(env, dataset, "customers"), key=lambda r: r["customer_id"])
+    by_id = lambda: sorted(table_rows(env, dataset, "customers"), key=lambda r: r["customer_id"])  # noqa: E731
+    first = by_id()
 
-    # the same message again (Pub/Sub redelivery), then a new incremental message
+    # the same message again (a Pub/Sub redelivery): its job is done, so the table is untouched,
+    # lineage columns included
     assert deliver(function_client, {"entity": "demo_shop/customers"}, "1").status_code == 200
+    assert by_id() == first
+    # a new message re-reads the lookback and merges it without duplicating anything
     assert deliver(function_client, {"entity": "demo_shop/customers"}, "2").status_code == 200
 
-    again = sorted(table_rows(env, dataset, "customers"), key=lambda r: r["customer_id"])
+    again = by_id()
     assert len(again) == len(demo_api.data["customers"])
     strip = lambda rs: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rs]  # noqa: E731
     assert strip(again) == strip(first)
-    assert [r["status"] for r in run_rows(env)] == ["succeeded"] * 3
+    runs = run_rows(env)
+    assert [r["status"] for r in runs] == ["succeeded", "skipped", "succeeded"]
+    assert runs[1]["error_message"] == "job 1 already succeeded" and runs[1]["pages"] == 0
 
 
 def test_incremental_picks_up_changes_and_latest_version_wins(env, demo_api, function_client):
@@ -131,30 +137,34 @@ def test_incremental_picks_up_changes_and_latest_version_wins(env, demo_api, fun
         "2026-07-02T00:00:00+00:00")
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (b"not json", "not base64-encoded JSON"),
-    (json.dumps(["demo_shop/orders"]).encode(), "must be a JSON object"),
-    (json.dumps({"entity": "demo_shop/nope"}).encode(), "unknown entity 'demo_shop/nope'"),
-    (json.dumps({"entity": "../../etc/passwd"}).encode(), "entity: '../../etc/passwd' does not match"),
-    (json.dumps({"entity": "demo_shop/orders", "sync_mode": "sometimes"}).encode(),
+@pytest.mark.parametrize("raw, entity, expected", [
+    (b"not json", "(unreadable message)", "not base64-encoded JSON"),
+    (json.dumps(["demo_shop/orders"]).encode(), "(unreadable message)", "must be a JSON object"),
+    (json.dumps({"entity": "demo_shop/nope"}).encode(), "demo_shop/nope", "unknown entity 'demo_shop/nope'"),
+    (json.dumps({"entity": "../../etc/passwd"}).encode(), "../../etc/passwd",
+     "entity: '../../etc/passwd' does not match"),
+    (json.dumps({"entity": "demo_shop/orders", "sync_mode": "sometimes"}).encode(), "demo_shop/orders",
      "sync_mode: 'sometimes' is not one of"),
     (json.dumps({"entity": "demo_shop/orders", "sync_mode": "incremental_window",
-                 "start_date": "2026-02-30"}).encode(), "not an ISO date or datetime: '2026-02-30'"),
+                 "start_date": "2026-02-30"}).encode(), "demo_shop/orders",
+     "not an ISO date or datetime: '2026-02-30'"),
 ])
-def test_bad_payload_is_acknowledged_logged_and_writes_nothing(
-        env, demo_api, function_client, caplog, raw, expected):
+def test_bad_payload_is_acknowledged_logged_recorded_and_syncs_nothing(
+        env, demo_api, function_client, caplog, raw, entity, expected):
     dataset = env.copy_demo_configs()
     caplog.set_level("ERROR", logger="ingestion")
 
-    response = deliver(function_client, raw=raw)
+    response = deliver(function_client, raw=raw, message_id="4242")
 
     assert response.status_code == 200  # acknowledged: no redelivery loop
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("ingestion")]
-    assert any(expected in m and "rejected trigger message" in m for m in messages), messages
+    assert any(expected in m for m in messages), messages
+    [run] = run_rows(env)  # the ledger says what arrived and why it was refused
+    assert (run["status"], run["error_class"], run["entity"]) == ("failed", "PayloadError", entity)
+    assert expected in run["error_message"] and run["message_id"] == "4242"
     assert demo_api.requests == 0
-    assert objects(env) == []
-    datasets = {d.dataset_id for d in bq_helper.client().list_datasets()}
-    assert dataset not in datasets and env.settings.meta_dataset not in datasets
+    assert objects(env) == []  # no job, no state, no pages
+    assert dataset not in {d.dataset_id for d in bq_helper.client().list_datasets()}
 
 
 def test_api_rejecting_credentials_fails_permanently_without_writing_data(
@@ -214,16 +224,16 @@ def test_a_record_without_its_merge_key_fails_the_run_before_anything_is_loaded(
     assert state(env, "demo_shop/orders") is None
     [rejects] = objects(env, "rejects/demo_shop/orders/")
     [reject] = [json.loads(line) for line in gcs_helper.read(env.settings.bucket, rejects)[0].splitlines()]
-    assert reject["record"] == broken and "missing id" in reject["reason"] and run["rejects"] == 1
+    assert reject["record"] == broken and "missing id" in reject["reason"] and run["rejected"] == 1
 
 
-def test_each_attempt_stages_into_its_own_prefix(env, demo_api, function_client):
+def test_each_run_stages_into_its_own_prefix(env, demo_api, function_client):
     env.copy_demo_configs()
     window = {"entity": "demo_shop/customers", "sync_mode": "incremental_window",
               "start_date": "2026-01-01"}
     assert deliver(function_client, window, "9").status_code == 200
     demo_api.data["customers"] = demo_api.data["customers"][:120]  # the API now has fewer pages
-    assert deliver(function_client, window, "9").status_code == 200  # a redelivery
+    assert deliver(function_client, window, "10").status_code == 200  # the same backfill again
 
     first, second = run_rows(env)
     assert first["run_id"] != second["run_id"]
@@ -260,7 +270,9 @@ def test_a_backfill_window_after_a_gap_does_not_move_the_watermark(env, demo_api
 
     in_may = [o for o in demo_api.data["orders"] if o["updated_at"].startswith("2026-05")]
     assert len(table_rows(env, dataset, "orders")) == len(in_may) > 0
-    assert state(env, "demo_shop/orders") is None  # the next incremental still starts at start_date
+    after_gap = state(env, "demo_shop/orders")  # the window is recorded as loaded, but the
+    assert after_gap["watermark"] is None      # next incremental still starts at start_date
+    assert after_gap["covered"] == [["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]]
 
     assert deliver(function_client, {"entity": "demo_shop/orders"}, "2").status_code == 200
     assert len(table_rows(env, dataset, "orders")) == len(demo_api.data["orders"])

@@ -72,7 +72,8 @@ def test_items_from_a_parent_endpoint(env, serve):
     state, _ = gcs_helper.read(env.settings.bucket, "state/acme/items/acc%2F2.json")
     assert json.loads(state)["watermark"] == "2026-03-02T00:00:00Z"
     empty, _ = gcs_helper.read(env.settings.bucket, "state/acme/items/acc-3.json")
-    assert empty is None  # no records, no watermark: the next run starts at start_date again
+    # no records, no watermark: the next run starts at start_date again (the window is covered)
+    assert json.loads(empty)["watermark"] is None and json.loads(empty)["covered"]
 
 
 def test_items_from_a_parent_entitys_table(env, serve):

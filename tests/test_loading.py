@@ -62,7 +62,7 @@ def test_messy_records_land_as_typed_values(env, catalog):
     run = sync(env, ENTITY)
 
     loaded, truth = rows(env, dataset), catalog.truth()
-    assert set(loaded) == set(truth) and run.rejects == 0
+    assert set(loaded) == set(truth) and run.rejected == 0
     assert run.unknown_fields == "unused"  # sent by the API, read by no column
     for n, item in truth.items():
         row = loaded[n]
@@ -118,13 +118,13 @@ def test_rejects_within_the_limit_are_kept_aside_and_counted(env, catalog):
 
     run = sync(env, ENTITY)
 
-    assert run.status == "succeeded" and run.rejects == 2
+    assert run.status == "succeeded" and run.rejected == 2
     assert set(rows(env, dataset)) == set(range(1, 21)) - {4, 9}
     rejects = {r["record"]["id"]: r for r in read_lines(env, f"rejects/{ENTITY}/{run.run_id}/")}
     assert rejects[4]["reason"] == 'quantity: cannot read "lots" as INT64'
     assert rejects["9"]["reason"] == 'updated_at: cannot read "03/04/2026" as TIMESTAMP'
     assert rejects["9"]["record"] == catalog.wire(catalog.items[9])
-    assert [r["rejects"] for r in runs(env)] == [2]
+    assert [r["rejected"] for r in runs(env)] == [2]
 
 
 def test_too_many_rejects_fail_the_run_with_nothing_loaded(env, catalog):
@@ -141,7 +141,7 @@ def test_too_many_rejects_fail_the_run_with_nothing_loaded(env, catalog):
     assert gcs_helper.list_paths(env.settings.bucket, "state/") == []  # no watermark moved
     [run] = runs(env)
     # It stopped at the page that went over the limit: items 9 and 10 share the third page.
-    assert run["status"] == "failed" and run["rejects"] == 3 and run["error_class"] == "RecordError"
+    assert run["status"] == "failed" and run["rejected"] == 3 and run["error_class"] == "RecordError"
 
 
 def test_a_new_nullable_column_is_added_on_the_next_run(env, catalog):
@@ -274,7 +274,7 @@ def test_an_older_run_ledger_gains_the_new_columns(env, catalog):
     sync(env, ENTITY, now=NOW)
 
     [run] = runs(env)
-    assert run["status"] == "succeeded" and run["rejects"] == 0 and run["records"] == 20
+    assert run["status"] == "succeeded" and run["rejected"] == 0 and run["records"] == 20
 
 
 def test_replay_with_nothing_stored_fails_clearly_and_calls_no_api(env, catalog):

@@ -36,10 +36,18 @@ def test_decodes_base64_json_objects():
     ({"entity": "a/b", "sync_mode": "incremental_window"}, "incremental_window needs a start_date"),
     ({"entity": "a/b", "sync_mode": "incremental_window", "start_date": "yesterday"},
      "not an ISO date or datetime: 'yesterday'"),
-    ({"entity": "a/b", "sync_mode": "historical_full", "start_date": "2026-03-01",
+    ({"entity": "a/b", "sync_mode": "incremental_window", "start_date": "2026-03-01",
       "end_date": "2026-02-01"}, "start_date 2026-03-01 is not before end_date 2026-02-01"),
+    ({"entity": "a/b", "sync_mode": "historical_full", "end_date": "2026-02-01"},
+     "historical_full always covers the config's start_date up to now"),
+    ({"entity": "a/b", "parallel": 4}, "parallel applies to incremental_window and historical_full"),
+    ({"entity": "a/b", "sync_mode": "historical_full", "parallel": 1}, "parallel: 1 is less than"),
+    ({"entity": "a/b", "chunk": 2}, "'job' is a dependency of 'chunk'"),
+    ({"entity": "a/b", "job": "../x"}, "job: '../x' does not match"),
+    ({"entity": "a/b", "job": "j1", "sync_mode": "incremental_window", "start_date": "2026-03-01"},
+     "a job message continues a planned job"),
     ({"entity": "a/b", "start_date": "2026-03-01"}, "incremental always continues from the stored"),
-    ({"entity": "a/b", "start_date": 20260301, "sync_mode": "historical_full"},
+    ({"entity": "a/b", "start_date": 20260301, "sync_mode": "incremental_window"},
      "start_date: 20260301 is not of type 'string'"),
 ])
 def test_bad_payloads_say_what_is_wrong(payload, message):
@@ -75,7 +83,8 @@ def test_incremental_starts_at_start_date_then_at_watermark_minus_lookback():
 
 def test_windows_are_sliced_by_step_and_never_reach_into_the_future():
     now = T("2026-01-03T12:00")
-    request = parse_request({"entity": "a/b", "sync_mode": "historical_full", "end_date": "2026-01-05"})
+    request = parse_request({"entity": "a/b", "sync_mode": "incremental_window",
+                             "start_date": "2026-01-01", "end_date": "2026-01-05"})
     windows = plan_windows(entity("P1D"), request, None, now)
     assert windows == [Window(T("2026-01-01T00:00"), T("2026-01-02T00:00")),
                        Window(T("2026-01-02T00:00"), T("2026-01-03T00:00")),

@@ -9,26 +9,52 @@ from datetime import UTC, datetime
 
 from ingestion import logs, state
 from ingestion.config import EntityConfig
+from ingestion.windows import Window
 from utils import gcs_helper
 
-ENTITY = EntityConfig("acme/items", {"merge_keys": ["id"]}, [])
+ENTITY = EntityConfig("acme/items", {"merge_keys": ["id"], "start_date": "2026-03-01"}, [])
 T = lambda day: datetime(2026, 3, day, tzinfo=UTC)  # noqa: E731
 
 
-def stored(env) -> str:
-    return json.loads(gcs_helper.read(env.settings.bucket, "state/acme/items.json")[0])["watermark"]
+def stored(env) -> dict:
+    return json.loads(gcs_helper.read(env.settings.bucket, "state/acme/items.json")[0])
+
+
+def commit(env, start: int, end: int, newest: int | None, run_id: str = "r") -> datetime | None:
+    """Record window [day start, day end) as loaded with newest cursor `newest`."""
+    return state.commit_state(ENTITY, env.settings.bucket, None, [Window(T(start), T(end))],
+                              T(newest) if newest else None, run_id)
 
 
 def test_watermark_only_moves_forward(env):
-    bucket = env.settings.bucket
-    assert state.commit_watermark(ENTITY, bucket, T(5), "r1") == T(5)
-    assert state.commit_watermark(ENTITY, bucket, T(3), "r2") == T(5)
-    assert stored(env) == "2026-03-05T00:00:00Z"
-    assert state.read_watermark(ENTITY, bucket) == T(5)
+    assert commit(env, 1, 6, 5) == T(5)
+    assert commit(env, 1, 4, 3) == T(5)
+    assert stored(env)["watermark"] == "2026-03-05T00:00:00Z"
+    assert state.read_watermark(ENTITY, env.settings.bucket) == T(5)
 
 
-def race_after_first_read(mocker, competitor_watermark: str) -> None:
-    """Fault injection: another run commits its watermark right after our first state read."""
+def test_covered_windows_coalesce_and_a_backfill_after_a_gap_keeps_the_watermark(env):
+    assert commit(env, 1, 3, 2) == T(2)
+    assert commit(env, 5, 8, 7) == T(2)  # 3..5 was never loaded: incremental runs must still see it
+    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"],
+                                      ["2026-03-05T00:00:00Z", "2026-03-08T00:00:00Z"]]
+    assert commit(env, 3, 5, 4) == T(4)  # the gap is filled: the stretch reaches back to T(2)...
+    assert commit(env, 2, 8, 7) == T(7)  # ...and a window across everything reaches the newest
+    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z"]]
+
+
+def test_a_cursor_beyond_the_loaded_window_is_capped_at_its_end(env):
+    """A bogus far-future cursor must not push the watermark past data never asked for."""
+    assert commit(env, 1, 4, 28) == T(4)
+
+
+def test_a_window_without_records_is_covered_but_moves_nothing(env):
+    assert commit(env, 1, 4, None) is None
+    assert stored(env)["watermark"] is None and stored(env)["covered"][0][1] == "2026-03-04T00:00:00Z"
+
+
+def race_after_first_read(mocker, competitor: dict) -> None:
+    """Fault injection: another run commits its state right after our first state read."""
     real_read = gcs_helper.read
     raced = []
 
@@ -36,8 +62,7 @@ def race_after_first_read(mocker, competitor_watermark: str) -> None:
         result = real_read(bucket_name, path)
         if not raced:
             raced.append(True)
-            competitor = {"watermark": competitor_watermark, "run_id": "other"}
-            gcs_helper.upload(bucket_name, path, json.dumps(competitor))
+            gcs_helper.upload(bucket_name, path, json.dumps({**competitor, "run_id": "other"}))
         return result
 
     mocker.patch.object(gcs_helper, "read", side_effect=read_then_race)
@@ -45,18 +70,21 @@ def race_after_first_read(mocker, competitor_watermark: str) -> None:
 
 def test_a_concurrent_newer_watermark_is_never_overwritten_by_an_older_one(env, mocker):
     """Our precondition fails, we re-read, and since T(9) is newer than our T(7) we leave it."""
-    state.commit_watermark(ENTITY, env.settings.bucket, T(1), "r0")
-    race_after_first_read(mocker, "2026-03-09T00:00:00Z")
+    commit(env, 1, 2, 1, "r0")
+    race_after_first_read(mocker, {"watermark": "2026-03-09T00:00:00Z",
+                                   "covered": [["2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z"]]})
 
-    assert state.commit_watermark(ENTITY, env.settings.bucket, T(7), "mine") == T(9)
-    assert stored(env) == "2026-03-09T00:00:00Z"
+    assert commit(env, 1, 8, 7, "mine") == T(9)
+    assert stored(env)["watermark"] == "2026-03-09T00:00:00Z"
 
 
-def test_a_lost_race_with_an_older_writer_retries_on_top_of_it(env, mocker):
-    race_after_first_read(mocker, "2026-03-02T00:00:00Z")
+def test_a_lost_race_is_retried_on_top_of_what_the_other_writer_stored(env, mocker):
+    race_after_first_read(mocker, {"watermark": "2026-03-02T00:00:00Z",
+                                   "covered": [["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"]]})
 
-    assert state.commit_watermark(ENTITY, env.settings.bucket, T(7), "mine") == T(7)
-    assert stored(env) == "2026-03-07T00:00:00Z"
+    assert commit(env, 3, 8, 7, "mine") == T(7)
+    assert stored(env)["watermark"] == "2026-03-07T00:00:00Z"
+    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z"]]  # both kept
 
 
 def make_record(message: str, **extra) -> logging.LogRecord:
