@@ -9,7 +9,7 @@ import os
 import sys
 from urllib.parse import quote
 
-CONTEXT_FIELDS = ("entity", "run_id", "message_id", "sync_mode", "status")
+CONTEXT_FIELDS = ("entity", "item", "run_id", "job_id", "message_id", "sync_mode", "status")
 _SECRETS: set[str] = set()
 _configured = False
 

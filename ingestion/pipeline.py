@@ -187,8 +187,9 @@ def connect(entity: EntityConfig, settings: Settings, session: requests.Session)
 
 
 def context_of(row: RunRow) -> dict:
-    return {"entity": row.entity, "run_id": row.run_id, "message_id": row.message_id,
-            "sync_mode": row.sync_mode}
+    context = {"entity": row.entity, "run_id": row.run_id, "job_id": row.job_id,
+               "message_id": row.message_id, "sync_mode": row.sync_mode}
+    return context if row.item is None else {**context, "item": row.item}
 
 
 def record_run(row: RunRow, settings: Settings) -> None:

@@ -3,8 +3,9 @@ preconditions so concurrent writers never lose each other's updates.
 
 - `watermark`: the newest cursor value among merged records (never the wall clock). It only moves
   forward, and only when everything between it and the new value has been loaded.
-- `covered`: the windows loaded so far, coalesced into disjoint [start, end) intervals. It is what
-  decides whether a backfill may move the watermark, and what `gaps` reports holes in.
+- `covered`: the windows loaded so far, coalesced into disjoint [start, end) stretches, each with
+  the newest cursor merged in it. It decides when a backfill may move the watermark (also when
+  windows commit out of order), and `gaps` reports the holes between stretches.
 """
 
 from __future__ import annotations
@@ -27,17 +28,35 @@ from utils import gcs_helper
 log = logging.getLogger("ingestion.state")
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """Loaded windows without a hole, and the newest cursor merged in them."""
+
+    start: datetime
+    end: datetime
+    newest: datetime | None = None
+
+    @property
+    def window(self) -> Window:
+        return Window(self.start, self.end)
+
+    def to_json(self) -> list:
+        newest = to_rfc3339(self.newest) if self.newest else None
+        return [to_rfc3339(self.start), to_rfc3339(self.end), newest]
+
+
 @dataclass
 class State:
     watermark: datetime | None = None
-    covered: list[Window] = field(default_factory=list)
+    covered: list[Stretch] = field(default_factory=list)
     generation: int = 0  # of the object read; 0 = it does not exist yet
 
     @classmethod
     def parse(cls, data: bytes | None, generation: int) -> State:
         stored = json.loads(data) if data else {}
         watermark = parse_instant(stored["watermark"]) if stored.get("watermark") else None
-        covered = [Window(parse_instant(a), parse_instant(b)) for a, b in stored.get("covered", [])]
+        covered = [Stretch(parse_instant(a), parse_instant(b), parse_instant(n) if n else None)
+                   for a, b, *rest in stored.get("covered", []) for n in [rest[0] if rest else None]]
         return cls(watermark, covered, generation)
 
 
@@ -56,51 +75,53 @@ def read_watermark(entity: EntityConfig, bucket: str, item: Any = None) -> datet
     return read_state(entity, bucket, item).watermark
 
 
-def coalesce(windows: list[Window]) -> list[Window]:
-    """Sorted, with overlapping or touching windows merged."""
-    merged: list[Window] = []
-    for window in sorted(windows, key=lambda w: w.start):
-        if merged and window.start <= merged[-1].end:
-            merged[-1] = Window(merged[-1].start, max(merged[-1].end, window.end))
+def coalesce(stretches: list[Stretch]) -> list[Stretch]:
+    """Sorted, with overlapping or touching stretches merged (keeping the newest cursor)."""
+    merged: list[Stretch] = []
+    for piece in sorted(stretches, key=lambda w: w.start):
+        if merged and piece.start <= merged[-1].end:
+            last = merged[-1]
+            newest = max(filter(None, [last.newest, piece.newest]), default=None)
+            merged[-1] = Stretch(last.start, max(last.end, piece.end), newest)
         else:
-            merged.append(window)
+            merged.append(piece)
     return merged
 
 
-def next_watermark(entity: EntityConfig, state: State, windows: list[Window],
-                   candidate: datetime | None) -> datetime | None:
-    """Where the watermark goes once `windows` are loaded and their newest cursor is `candidate`.
-
-    A cursor past the loaded windows (a bogus far-future date, or a record changed while it was
-    being fetched) is capped at their end: the API was only asked up to there. The watermark only
-    moves when the loaded stretch reaches back to it (or to the start date), so a backfill after
-    a gap never lets incremental runs skip the gap."""
-    if candidate is None:
-        return state.watermark
-    loaded_until = max(w.end for w in windows)
-    if candidate > loaded_until:
+def loaded(entity: EntityConfig, windows: list[Window], candidate: datetime | None) -> Stretch:
+    """The stretch `windows` add. A cursor past them (a bogus far-future date, or a record changed
+    while it was being fetched) is capped at their end: the API was only asked up to there."""
+    start, end = min(w.start for w in windows), max(w.end for w in windows)
+    if candidate and candidate > end:
         log.warning("newest cursor %s lies beyond the loaded windows (up to %s): the watermark "
-                    "stops at %s", to_rfc3339(candidate), to_rfc3339(loaded_until),
-                    to_rfc3339(loaded_until), extra={"entity": entity.name})
-        candidate = loaded_until
-    if state.watermark and candidate <= state.watermark:
-        return state.watermark
-    base = state.watermark or entity.start_date
-    stretch = next(w for w in coalesce(state.covered + windows) if w.start <= windows[-1].start < w.end)
-    return candidate if stretch.start <= base else state.watermark
+                    "stops there", to_rfc3339(candidate), to_rfc3339(end), extra={"entity": entity.name})
+        candidate = end
+    return Stretch(start, end, candidate)
+
+
+def next_watermark(entity: EntityConfig, covered: list[Stretch],
+                   watermark: datetime | None) -> datetime | None:
+    """The newest cursor of the stretch loaded without a hole from the current watermark (or from
+    the start date): a backfill after a gap never lets incremental runs skip the gap, and windows
+    committed out of order still move the watermark once the hole between them is filled."""
+    base = watermark or entity.start_date
+    reaching = [s for s in covered if s.start <= base <= s.end]
+    return max(filter(None, [watermark, *(s.newest for s in reaching)]), default=None)
 
 
 def commit_state(entity: EntityConfig, bucket: str, item: Any, windows: list[Window],
                  candidate: datetime | None, run_id: str, attempts: int = 8) -> datetime | None:
-    """Record `windows` as loaded and move the watermark (see `next_watermark`); returns the
-    watermark now stored. Call only after the MERGE committed."""
+    """Record `windows` as loaded, with `candidate` the newest cursor merged in them, and move the
+    watermark (see `next_watermark`); returns the watermark now stored. Call only after the MERGE
+    committed."""
+    added = loaded(entity, windows, candidate)
     for _ in range(attempts):
         state = read_state(entity, bucket, item)
-        watermark = next_watermark(entity, state, windows, candidate)
+        covered = coalesce([*state.covered, added])
+        watermark = next_watermark(entity, covered, state.watermark)
         stored = {"entity": entity.name, "item": item, "cursor_field": entity.cursor_field,
                   "watermark": to_rfc3339(watermark) if watermark else None,
-                  "covered": [[to_rfc3339(w.start), to_rfc3339(w.end)]
-                              for w in coalesce(state.covered + windows)],
+                  "covered": [stretch.to_json() for stretch in covered],
                   "run_id": run_id, "updated_at": to_rfc3339(datetime.now(UTC))}
         try:
             gcs_helper.upload(bucket, state_path(entity, item), json.dumps(stored, indent=1),

@@ -43,7 +43,7 @@ class Step:
 
     @property
     def context(self) -> dict:
-        return {"entity": self.entity.name, "run_id": self.row.run_id}
+        return {"entity": self.entity.name, "run_id": self.row.run_id, "job_id": self.row.job_id}
 
 
 def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:

@@ -161,3 +161,13 @@ def serve(monkeypatch):
     yield start
     for item in served:
         item.stop()
+
+
+@pytest.fixture
+def catalog(serve):
+    """The type-messy catalog API (tests/apis/catalog.py) on 127.0.0.1, with its ground truth."""
+    from tests.apis.catalog import CatalogApi
+
+    api = CatalogApi()
+    serve(api, "CATALOG_API_URL")
+    return api

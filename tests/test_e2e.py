@@ -272,7 +272,7 @@ def test_a_backfill_window_after_a_gap_does_not_move_the_watermark(env, demo_api
     assert len(table_rows(env, dataset, "orders")) == len(in_may) > 0
     after_gap = state(env, "demo_shop/orders")  # the window is recorded as loaded, but the
     assert after_gap["watermark"] is None      # next incremental still starts at start_date
-    assert after_gap["covered"] == [["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]]
+    assert after_gap["covered"][0][:2] == ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]
 
     assert deliver(function_client, {"entity": "demo_shop/orders"}, "2").status_code == 200
     assert len(table_rows(env, dataset, "orders")) == len(demo_api.data["orders"])

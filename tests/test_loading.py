@@ -16,18 +16,11 @@ from ingestion.errors import PermanentError, RecordError
 from ingestion.ledger import RUN_FIELDS, runs_table_id
 from ingestion.tables import SchemaMismatch
 from tests.apis import NOW
-from tests.apis.catalog import CONFIG, SCHEMA, CatalogApi
+from tests.apis.catalog import CONFIG, SCHEMA
 from tests.test_examples import sync
 from utils import bq_helper, gcs_helper
 
 ENTITY = "shop/items"
-
-
-@pytest.fixture
-def catalog(serve) -> CatalogApi:
-    api = CatalogApi()
-    serve(api, "CATALOG_API_URL")
-    return api
 
 
 def setup(env, schema=SCHEMA, **changes) -> str:

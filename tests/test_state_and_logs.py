@@ -36,11 +36,14 @@ def test_watermark_only_moves_forward(env):
 def test_covered_windows_coalesce_and_a_backfill_after_a_gap_keeps_the_watermark(env):
     assert commit(env, 1, 3, 2) == T(2)
     assert commit(env, 5, 8, 7) == T(2)  # 3..5 was never loaded: incremental runs must still see it
-    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"],
-                                      ["2026-03-05T00:00:00Z", "2026-03-08T00:00:00Z"]]
-    assert commit(env, 3, 5, 4) == T(4)  # the gap is filled: the stretch reaches back to T(2)...
-    assert commit(env, 2, 8, 7) == T(7)  # ...and a window across everything reaches the newest
-    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z"]]
+    assert stored(env)["covered"] == [
+        ["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z", "2026-03-02T00:00:00Z"],
+        ["2026-03-05T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
+    # the hole is filled: one stretch from the start date, whose newest cursor is that of the
+    # backfill committed earlier
+    assert commit(env, 3, 5, 4) == T(7)
+    assert stored(env)["covered"] == [
+        ["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
 
 
 def test_a_cursor_beyond_the_loaded_window_is_capped_at_its_end(env):
@@ -71,20 +74,21 @@ def race_after_first_read(mocker, competitor: dict) -> None:
 def test_a_concurrent_newer_watermark_is_never_overwritten_by_an_older_one(env, mocker):
     """Our precondition fails, we re-read, and since T(9) is newer than our T(7) we leave it."""
     commit(env, 1, 2, 1, "r0")
-    race_after_first_read(mocker, {"watermark": "2026-03-09T00:00:00Z",
-                                   "covered": [["2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z"]]})
+    race_after_first_read(mocker, {"watermark": "2026-03-09T00:00:00Z", "covered": [
+        ["2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z", "2026-03-09T00:00:00Z"]]})
 
     assert commit(env, 1, 8, 7, "mine") == T(9)
     assert stored(env)["watermark"] == "2026-03-09T00:00:00Z"
 
 
 def test_a_lost_race_is_retried_on_top_of_what_the_other_writer_stored(env, mocker):
-    race_after_first_read(mocker, {"watermark": "2026-03-02T00:00:00Z",
-                                   "covered": [["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"]]})
+    race_after_first_read(mocker, {"watermark": "2026-03-02T00:00:00Z", "covered": [
+        ["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z", "2026-03-02T00:00:00Z"]]})
 
     assert commit(env, 3, 8, 7, "mine") == T(7)
     assert stored(env)["watermark"] == "2026-03-07T00:00:00Z"
-    assert stored(env)["covered"] == [["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z"]]  # both kept
+    assert stored(env)["covered"] == [  # both writers' windows are kept
+        ["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
 
 
 def make_record(message: str, **extra) -> logging.LogRecord:

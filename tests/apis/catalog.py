@@ -9,6 +9,7 @@ Items live as canonical values (`truth()`); only the wire format is messy. Filte
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import format_datetime
@@ -51,6 +52,9 @@ class CatalogApi(SimApi):
         self.items: dict[int, dict] = {}
         self.broken: dict[int, dict] = {}  # id → fields served instead of the real ones
         self.extra_fields: dict[str, object] = {}  # fields the API starts sending later
+        self.refuse_from: datetime | None = None  # answer 400 for windows starting at/after it
+        self.gate: threading.Event | None = None  # when set: hold every request until it opens
+        self.entered = threading.Event()  # a request has arrived
         for n in range(1, count + 1):
             self.put(n)
 
@@ -68,6 +72,10 @@ class CatalogApi(SimApi):
             item = {**item, "updated_at": latest + timedelta(hours=1)}
         self.items[n] = {**item, **changes}
         return self.items[n]
+
+    def remove(self, n: int) -> None:
+        """The item is deleted at the source: no query returns it any more."""
+        del self.items[n]
 
     def truth(self) -> dict[int, dict]:
         return self.items
@@ -96,6 +104,11 @@ class CatalogApi(SimApi):
             return json_response({"error": "not found"}, 404)
         since = datetime.fromisoformat(request.args["since"])
         until = datetime.fromisoformat(request.args["until"])
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(60)
+        if self.refuse_from and since >= self.refuse_from:
+            return json_response({"error": "since is out of the allowed range"}, 400)
         page, size = int(request.args.get("page", 1)), int(request.args.get("per_page", 5))
         chosen = [i for i in sorted(self.items.values(), key=lambda i: i["id"])
                   if since <= i["updated_at"] < until]
