@@ -69,10 +69,6 @@ class Lease:
 
         self._update(add)
 
-    def renew(self) -> None:
-        """Push our expiry forward (after each committed step)."""
-        self._update(lambda holders: [h for h in holders if h["run_id"] != self.run_id] + self._entries())
-
     def release(self) -> None:
         """Remove our entries. Failing to is not fatal: they expire."""
         try:
