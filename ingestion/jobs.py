@@ -108,7 +108,8 @@ def create_job(bucket: str, job: Job) -> Job:
         return job
     except PreconditionFailed:
         stored = load_job(bucket, job.entity, job.job_id)
-        assert stored is not None  # it existed a moment ago; jobs are never deleted by the code
+        if stored is None:  # created and deleted within a moment: only a lifecycle rule does that
+            raise RetryableError(f"job {job.job_id} vanished while it was being created") from None
         return stored
 
 

@@ -5,6 +5,7 @@ nor skipping data. Every test compares the final BigQuery table with the API's g
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import random
 import threading
@@ -42,7 +43,7 @@ def deliver(env, payload: dict | None = None, message_id: str = "m1", attempt: i
 def crash_on_call(mocker, target: str, call: int = 1) -> None:
     """Patch `module.function` so its `call`-th call dies instead of running."""
     module_name, name = target.rsplit(".", 1)
-    module = __import__(module_name, fromlist=[name])
+    module = importlib.import_module(module_name)
     real, calls = getattr(module, name), []
 
     def maybe_crash(*args, **kwargs):

@@ -108,3 +108,15 @@ def test_rate_limit_spaces_requests(httpserver):
     assert ids(extract(entity)) == [1, 2, 3, 4, 5, 6]
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.08  # 10 requests/second, even with 3 in flight
+
+
+def test_conflicts_with_concurrent_writers_are_redelivered_other_bad_requests_are_not():
+    from google.api_core import exceptions as gexc
+
+    from ingestion.errors import LeaseHeld
+
+    assert is_retryable(gexc.BadRequest(
+        "Could not serialize access to table p:d.t due to concurrent update"))  # concurrent MERGEs
+    assert is_retryable(gexc.PreconditionFailed("etag mismatch"))  # a table patched meanwhile
+    assert is_retryable(LeaseHeld("run r1 is working on that window"))
+    assert not is_retryable(gexc.BadRequest("Syntax error: Unexpected keyword MERGE"))
