@@ -57,10 +57,6 @@ class Job:
     def pending(self, chunk: int | None = None) -> list[JobSlice]:
         return [s for s in self.slices if s.done_by is None and chunk in (None, s.chunk)]
 
-    @property
-    def chunks(self) -> list[int]:
-        return sorted({s.chunk for s in self.slices})
-
     def to_json(self) -> str:
         return json.dumps({
             "job_id": self.job_id, "entity": self.entity, "mode": self.mode, "item": self.item,

@@ -3,7 +3,6 @@ continuations and parallel parts all work through the same list."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,8 +15,6 @@ from ingestion.payload import SyncRequest
 from ingestion.settings import Settings
 from ingestion.state import read_watermark
 from ingestion.windows import plan_windows
-
-log = logging.getLogger("ingestion.plan")
 
 
 def open_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now: datetime,

@@ -111,10 +111,9 @@ class RowBuilder:
 def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int = 0) -> None:
     total = rejected_before + staged.rejects
     if total > entity.max_rejects:
-        loaded = "nothing was loaded" if not rejected_before else "earlier steps' rows stay loaded"
         raise RecordError(
             f"{total} record(s) could not be loaded, more than records.max_rejects="
-            f"{entity.max_rejects}; {loaded}. First: {staged.first_reject}. "
+            f"{entity.max_rejects}; nothing of this step was loaded. First: {staged.first_reject}. "
             f"All rejects, with their reasons: {staged.rejects_prefix}")
 
 

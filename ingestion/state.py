@@ -36,10 +36,6 @@ class Stretch:
     end: datetime
     newest: datetime | None = None
 
-    @property
-    def window(self) -> Window:
-        return Window(self.start, self.end)
-
     def to_json(self) -> list:
         newest = to_rfc3339(self.newest) if self.newest else None
         return [to_rfc3339(self.start), to_rfc3339(self.end), newest]
@@ -56,7 +52,7 @@ class State:
         stored = json.loads(data) if data else {}
         watermark = parse_instant(stored["watermark"]) if stored.get("watermark") else None
         covered = [Stretch(parse_instant(a), parse_instant(b), parse_instant(n) if n else None)
-                   for a, b, *rest in stored.get("covered", []) for n in [rest[0] if rest else None]]
+                   for a, b, n in stored.get("covered", [])]
         return cls(watermark, covered, generation)
 
 
@@ -136,10 +132,9 @@ def item_states(entity: EntityConfig, bucket: str) -> dict[Any, State]:
     """Every stored state of the entity: key None without fan-out, else the item (as text)."""
     states = {}
     for path in gcs_helper.list_paths(bucket, f"state/{entity.name}"):
-        if path == state_path(entity):
-            states[None] = read_state(entity, bucket)
-        elif path.startswith(f"state/{entity.name}/") and path.endswith(".json"):
+        # the prefix also lists other entities whose name starts with this one's
+        if path == state_path(entity) or path.startswith(f"state/{entity.name}/"):
             data, generation = gcs_helper.read(bucket, path)
-            item = json.loads(data).get("item") if data else None
-            states[item] = State.parse(data, generation)
+            if data:
+                states[json.loads(data).get("item")] = State.parse(data, generation)
     return states
