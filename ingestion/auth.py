@@ -18,6 +18,8 @@ from ingestion.oauth import ClientCredentialsAuth, RefreshTokenAuth
 
 class Authenticator(Protocol):
     secret_params: tuple[str, ...]
+    # Optional class attribute `rotates_secret = True`: the scheme writes new secret versions, so
+    # deploy/ grants the function secretVersionManager on that secret, not only secretAccessor.
 
     def apply(self, request: HttpRequest) -> None: ...
 

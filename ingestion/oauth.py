@@ -107,6 +107,7 @@ class RefreshTokenAuth:
     latest secret version is re-read and used instead."""
 
     secret_params: tuple[str, ...] = ()
+    rotates_secret = True  # adds token-set versions and destroys old ones (deploy grants that)
 
     def __init__(self, spec: dict, ctx: AuthContext):
         self.spec, self.ctx = spec, ctx

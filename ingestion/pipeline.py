@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import requests
@@ -14,6 +15,7 @@ from ingestion.auth import make_authenticator
 from ingestion.clock import RunClock
 from ingestion.config import EntityConfig, load_entity
 from ingestion.errors import LeaseHeld, is_retryable
+from ingestion.extract import Page
 from ingestion.fetch import Fetcher, open_session, timeouts
 from ingestion.jobs import Job, update_job
 from ingestion.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing
@@ -31,7 +33,8 @@ from utils import pubsub_helper
 log = logging.getLogger("ingestion.pipeline")
 
 
-def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = None) -> RunRow:
+def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = None,
+             progress: Callable[[Page], None] | None = None) -> RunRow:
     """Run one delivery of a trigger message and record it in the run ledger. Exceptions propagate
     to the caller (the entry point decides: acknowledge or redeliver). A process killed mid-run
     writes no run row, holds its lease until it expires, and its redelivery resumes the job."""
@@ -41,7 +44,7 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
     clock = RunClock(now or datetime.now(UTC), settings.time_budget_seconds)
     try:
         entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
-        sync(entity, request, settings, row, clock)
+        sync(entity, request, settings, row, clock, progress)
         if row.status == "running":
             row.status = "succeeded"
     except LeaseHeld as exc:
@@ -63,7 +66,7 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
 
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
-         clock: RunClock) -> None:
+         clock: RunClock, progress: Callable[[Page], None] | None = None) -> None:
     target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
     if request.mode == "replay":
         return replay(entity, request, settings, row, target, clock)
@@ -85,7 +88,8 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
             return None
         with releasing(lease):
             try:
-                job = run_steps(Step(entity, settings, row, target, fetcher, clock), job, pending)
+                job = run_steps(Step(entity, settings, row, target, fetcher, clock, progress), job,
+                                pending)
             except Exception as exc:
                 if not is_retryable(exc):  # parallel parts stop; a full snapshot deletes nothing
                     error = f"{type(exc).__name__}: {exc}"[:1000]

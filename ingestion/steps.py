@@ -40,6 +40,7 @@ class Step:
     target: str
     fetcher: Callable[[], Fetcher] | None
     clock: RunClock
+    progress: Callable[[Page], None] | None = None  # told of every page fetched (the `run` command)
 
     @property
     def context(self) -> dict:
@@ -72,6 +73,8 @@ def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice]) -> Iter
                                    numbered_after=step.row.pages + count)) as pages:
             for page in pages:
                 records, count = records + len(page.records), count + 1
+                if step.progress:
+                    step.progress(page)
                 yield page
 
 

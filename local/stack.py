@@ -8,6 +8,7 @@ emulators. Everything lives under one working directory; nothing global on the m
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,3 +211,41 @@ class LocalStack:
 
     def apply_env(self) -> None:
         os.environ.update(self.env)
+
+
+LOCAL_SECRETS = Path(__file__).resolve().parent.parent / ".local/secrets.json"
+
+
+def seed_local_secrets(project: str, path: Path = LOCAL_SECRETS) -> list[str]:
+    """Store each `{"<secret>": {credential JSON}}` of the git-ignored `path` in the Secret Manager
+    stand-in (a new version only when the value changed); returns the secret names."""
+    from google.api_core.exceptions import NotFound
+
+    from utils import secret_manager_helper
+
+    if not path.exists():
+        return []
+    wanted = json.loads(path.read_text())
+    for name, value in wanted.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        secret_manager_helper.create_secret(project, name)
+        try:
+            current = secret_manager_helper.access_secret(project, name)
+        except NotFound:  # no version yet
+            current = None
+        if current != text:
+            secret_manager_helper.add_secret_version(project, name, text)
+    return sorted(wanted)
+
+
+@contextlib.contextmanager
+def local_session(workdir: Path) -> Iterator[LocalStack]:
+    """The persistent local stack of `make demo` (same tables and state), with the process env
+    pointed at it and the local secrets stored, for as long as the block runs."""
+    stack = LocalStack(workdir, persistent=True).start()
+    try:
+        stack.apply_env()
+        seed_local_secrets(stack.project)
+        yield stack
+    finally:
+        stack.stop()

@@ -27,9 +27,14 @@ def schema_from_json(fields: list[dict]) -> list[bigquery.SchemaField]:
 
 
 def ensure_dataset(project: str, dataset: str, location: str) -> None:
-    ds = bigquery.Dataset(f"{project}.{dataset}")
-    ds.location = location
-    client(project).create_dataset(ds, exists_ok=True)
+    """Create the dataset if it is missing. Look first: deployed, the function may only edit the
+    datasets deploy/ made for it, and creating an existing one is then a 403, not a 409."""
+    try:
+        client(project).get_dataset(f"{project}.{dataset}")
+    except NotFound:
+        ds = bigquery.Dataset(f"{project}.{dataset}")
+        ds.location = location
+        client(project).create_dataset(ds, exists_ok=True)
 
 
 def get_table(table_id: str) -> bigquery.Table | None:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole deployment, in order: infrastructure, the function, the schedules. Idempotent: re-run it
+# after adding or changing a config. Usage: deploy/deploy.sh --project P [--region R] [--dry-run]
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+parse_args "$@"
+validate_configs
+export CONFIGS_VALIDATED=1
+"$DEPLOY_DIR/infra.sh" "$@"
+"$DEPLOY_DIR/function.sh" "$@"
+"$DEPLOY_DIR/schedules.sh" "$@"
+say "Done. Trigger a run: python -m ingestion publish <source>/<entity> --project $PROJECT"

