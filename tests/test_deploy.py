@@ -5,12 +5,16 @@ the configs."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -254,3 +258,77 @@ def test_the_deploy_scripts_are_shellcheck_clean():
     scripts = sorted(str(p) for p in DEPLOY.glob("*.sh"))
     result = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_bundle_starts_from_its_own_root(cloud):
+    """As Cloud Functions runs it: main.py at the root, no repository around it."""
+    cloud.deploy("function.sh", "--dry-run")  # a dry run still builds the bundle
+    bundle = cloud.tmp / "build/function"
+    probe = ("import main, ingestion, pathlib; from ingestion.config import config_files; "
+             "print(main.ingest.__name__, ingestion.__file__, "
+             "len(config_files(pathlib.Path(main.__file__).parent / 'config')))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=bundle, capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    name, package, configs = result.stdout.split()
+    assert name == "ingest" and package.startswith(str(bundle))
+    assert int(configs) == len(list((ROOT / "config").glob("*/[!_]*.json")))
+
+
+def imported_modules(root: Path) -> set[str]:
+    """Every module named by an import statement under `root` (lazy imports included)."""
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+                names.add(node.module)
+    return names
+
+
+def distribution_of(module: str, owners: dict[Path, str]) -> str | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.has_location:
+        return None
+    return owners.get(Path(spec.origin).resolve(), "(not installed by any distribution)")
+
+
+def requirement_closure(path: Path) -> set[str]:
+    """requirements.txt and everything it pulls in (extras aside)."""
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    todo = [canonical(re.match(r"[A-Za-z0-9_.-]+", line)[0]) for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:  # a requirement for other Python versions
+            continue
+        todo += [canonical(re.match(r"[A-Za-z0-9_.-]+", r)[0]) for r in requires if "extra ==" not in r]
+    return seen
+
+
+def test_requirements_txt_installs_everything_the_function_imports():
+    """The deployed function installs only requirements.txt: every third-party module its code
+    imports must come from a distribution listed there or pulled in by one."""
+    owners = {Path(dist.locate_file(f)).resolve(): re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+              for dist in metadata.distributions() for f in dist.files or [] if str(f).endswith(".py")}
+    closure = requirement_closure(ROOT / "requirements.txt")
+    first_party = {"main", "ingestion", "utils", "local"}  # local/: the CLI's --local only
+    modules = imported_modules(ROOT / "ingestion") | imported_modules(ROOT / "utils") | \
+        imported_modules(ROOT / "functions")
+    needed = {m: distribution_of(m, owners) for m in modules
+              if m.split(".")[0] not in sys.stdlib_module_names | first_party}
+    assert {m: d for m, d in needed.items() if d is not None and d not in closure} == {}
+    assert {"google-cloud-pubsub", "google-cloud-bigquery", "jsonschema"} <= set(needed.values())
