@@ -137,9 +137,9 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     source, entity = args.entity.split("/")
     try:
         body = read_sample(args.sample, args.header)
-        proposal = propose(args.entity, body, args.records_path, args.sample,
-                           has_source=(config_dir() / source / "_source.json").exists(),
-                           schedule=args.schedule)
+        source_file = config_dir() / source / "_source.json"
+        existing = json.loads(source_file.read_text()) if source_file.exists() else None
+        proposal = propose(args.entity, body, args.records_path, args.sample, existing, args.schedule)
     except (OSError, ValueError) as exc:
         return fail(f"{args.entity}: {exc}")
     files = {config_dir() / source / f"{entity}.json": proposal.config,

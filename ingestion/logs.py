@@ -61,6 +61,21 @@ class TextFormatter(logging.Formatter):
         return line + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
 
 
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (a CLI under test swaps it)."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure() -> None:
     """JSON when running on Google Cloud (K_SERVICE is set) or INGEST_LOG_FORMAT=json."""
     global _configured
@@ -71,7 +86,7 @@ def configure() -> None:
     logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
     logger = logging.getLogger("ingestion")
     use_json = os.environ.get("INGEST_LOG_FORMAT", "json" if os.environ.get("K_SERVICE") else "text")
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler()
     handler.addFilter(RedactSecrets())
     handler.setFormatter(JsonFormatter() if use_json == "json" else TextFormatter())
     logger.addHandler(handler)

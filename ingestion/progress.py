@@ -13,9 +13,9 @@ from ingestion.extract import Page
 
 
 class ProgressDisplay:
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
         self.started = time.monotonic()
         self.pages = self.records = 0
         self.window: str | None = None

@@ -189,8 +189,9 @@ def guess_pagination(body: Any, records_path: str, notes: list[str]) -> dict:
 
 
 def propose(name: str, body: Any, records_path: str | None = None, url: str | None = None,
-            has_source: bool = False, schedule: str | None = None) -> Proposal:
-    """A config and schema for entity `name` (`<source>/<entity>`) from a sample response body."""
+            existing_source: dict | None = None, schedule: str | None = None) -> Proposal:
+    """A config and schema for entity `name` (`<source>/<entity>`) from a sample response body;
+    `existing_source` is the source's _source.json if it has one (else one is proposed)."""
     source, entity = name.split("/")
     path, records = find_records(body, records_path)
     objects = [r for r in records if isinstance(r, dict)]
@@ -232,8 +233,12 @@ def propose(name: str, body: Any, records_path: str | None = None, url: str | No
     if schedule:
         config["schedule"] = {"cron": schedule, "time_zone": "Etc/UTC", "sync_mode": "incremental"}
     source_config = None
-    if not has_source:
-        base = f"{parts.scheme}://{parts.netloc}" if parts else f"${{{source.upper()}_API_URL}}"
+    if existing_source is None:
+        base = (f"{parts.scheme}://{parts.netloc}" if parts
+                else f"${{{column_name(source, set()).upper()}_API_URL:-https://api.example.com}}")
+        if not parts:
+            notes.append(f"base_url: {base} is a placeholder; set the API's address in "
+                         f"config/{source}/_source.json")
         start = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
         source_config = {"$schema": "../../ingestion/schemas/entity.schema.json#/$defs/source",
                          "description": f"The {source} API.", "base_url": base,
@@ -242,7 +247,7 @@ def propose(name: str, body: Any, records_path: str | None = None, url: str | No
         notes.append("auth: none; if the API needs credentials set config/"
                      f"{source}/_source.json auth (README \"Authentication\") and store them in "
                      "Secret Manager")
-    check(config, schema, source_config)
+    check(config, schema, existing_source or source_config)
     return Proposal(config, schema, notes, source_config)
 
 

@@ -140,6 +140,13 @@ def deliver(client, payload=None, message_id: str = "1001", raw: bytes | None = 
     return client.post("/", json=envelope(payload, message_id, raw, attempt), headers=headers)
 
 
+def published(stack, env) -> list[tuple[str, dict]]:
+    """(message id, payload) of every message published to the test's trigger topic."""
+    topic = f"projects/{env.settings.project}/topics/{env.settings.trigger_topic}"
+    return [(m["messageId"], json.loads(base64.b64decode(m["data"])))
+            for m in stack.pubsub.published if m["topic"] == topic]
+
+
 def store_secret(project: str, name: str, value: dict) -> None:
     """Put `value` as the latest version of secret `name` in the Secret Manager stand-in."""
     from utils import secret_manager_helper

@@ -4,7 +4,6 @@ nor skipping data. Every test compares the final BigQuery table with the API's g
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import random
@@ -21,7 +20,7 @@ from ingestion.errors import LeaseHeld
 from ingestion.ledger import runs_table_id
 from ingestion.windows import Window
 from tests.apis import NOW
-from tests.conftest import envelope
+from tests.conftest import envelope, published
 from tests.test_loading import ENTITY, rows, runs, setup
 from utils import bq_helper, gcs_helper
 
@@ -150,13 +149,6 @@ def test_a_crash_before_the_continuation_is_published_is_resumed_by_the_redelive
             pending.append(published(stack, env)[-1])
     assert_table_matches_truth(env, dataset, catalog)
     assert stored_state(env)["watermark"] == newest_cursor(catalog)
-
-
-def published(stack, env) -> list[tuple[str, dict]]:
-    """(message id, payload) of every message the function published to the test's topic."""
-    topic = f"projects/{env.settings.project}/topics/{env.settings.trigger_topic}"
-    return [(m["messageId"], json.loads(base64.b64decode(m["data"])))
-            for m in stack.pubsub.published if m["topic"] == topic]
 
 
 def test_the_same_message_delivered_three_times_leaves_the_table_of_one_delivery(env, catalog):

@@ -1,0 +1,146 @@
+"""The command line a data engineer uses: scaffold → validate → run → publish, against the local
+stack and APIs served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from ingestion.cli import main as cli
+from ingestion.config import load_entity
+from tests.conftest import published
+from utils import bq_helper
+
+WIDGETS = [
+    {"id": n, "name": f"widget {n}", "unit-price": 2.5 if n % 2 else 3, "active": n % 3 != 0,
+     "updated_at": f"2026-11-{10 + n:02d}T08:00:00Z", "launched": f"2025-0{1 + n % 9}-15",
+     "maker": {"name": "Acme", "country": "FR"}, "tags": ["a", f"t{n}"],
+     "parts": [{"sku": f"P{n}", "qty": n}], "note": None}
+    for n in range(1, 8)
+]
+
+
+class WidgetApi:
+    """Two pages linked by `links.next`: the shape scaffold has to recognise."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        page = int(request.args.get("page", 1))
+        rows = WIDGETS[:4] if page == 1 else WIDGETS[4:]
+        base = request.host_url.rstrip("/")
+        body = {"data": rows, "links": {"next": f"{base}/v2/widgets?page=2" if page == 1 else None}}
+        return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
+
+
+def table_rows(env, dataset: str, table: str, order: str = "id") -> list[dict]:
+    sql = f"SELECT * FROM `{env.settings.project}.{dataset}.{table}` ORDER BY {order}"
+    return [dict(r.items()) for r in bq_helper.query(sql).result()]
+
+
+def test_scaffold_proposes_a_config_and_schema_that_validate(env, tmp_path, capsys):
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"data": WIDGETS, "meta": {"total_pages": 3}}))
+
+    assert cli(["scaffold", "acme/widgets", str(sample)]) == 0
+
+    out = capsys.readouterr().out
+    config = json.loads((env.settings.config_dir / "acme/widgets.json").read_text())
+    fields = {f["name"]: f for f in json.loads((env.settings.schema_dir / "acme/widgets.json").read_text())}
+    assert config["records"] == {"path": "data", "fields": {"unit_price": "unit-price"}}
+    assert config["merge_keys"] == ["id"] and config["cursor_field"] == "updated_at"
+    assert config["pagination"] == {"type": "page_number", "page_param": "page",
+                                    "total_pages_path": "meta.total_pages"}
+    assert {n: (f["type"], f["mode"]) for n, f in fields.items() if n != "maker" and n != "parts"} == {
+        "id": ("INTEGER", "REQUIRED"), "name": ("STRING", "NULLABLE"),
+        "unit_price": ("FLOAT", "NULLABLE"), "active": ("BOOLEAN", "NULLABLE"),
+        "updated_at": ("TIMESTAMP", "NULLABLE"), "launched": ("DATE", "NULLABLE"),
+        "tags": ("STRING", "REPEATED"), "note": ("STRING", "NULLABLE")}
+    assert fields["maker"]["type"] == "RECORD" and fields["maker"]["mode"] == "NULLABLE"
+    assert [f["name"] for f in fields["maker"]["fields"]] == ["name", "country"]
+    assert (fields["parts"]["type"], fields["parts"]["mode"]) == ("RECORD", "REPEATED")
+    assert {f["name"]: f["type"] for f in fields["parts"]["fields"]} == {"sku": "STRING", "qty": "INTEGER"}
+    assert "review: pagination: page numbers" in out
+    assert cli(["validate", "--config-dir", str(env.settings.config_dir),
+                "--schema-dir", str(env.settings.schema_dir)]) == 0
+    assert load_entity("acme/widgets", env.settings.config_dir, env.settings.schema_dir).merge_keys == ["id"]
+
+
+def test_scaffold_refuses_to_overwrite_and_names_a_sample_without_records(env, tmp_path, capsys):
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"data": WIDGETS}))
+    assert cli(["scaffold", "acme/widgets", str(sample)]) == 0
+    assert cli(["scaffold", "acme/widgets", str(sample)]) == 2
+    assert "already exist(s); --force overwrites" in capsys.readouterr().err
+    sample.write_text(json.dumps({"status": "ok", "count": 0}))
+    assert cli(["scaffold", "acme/gadgets", str(sample)]) == 2
+    err = capsys.readouterr().err
+    assert "acme/gadgets: no list of objects found in the sample: pass --records-path" in err
+    assert not (env.settings.config_dir / "acme/gadgets.json").exists()
+
+
+def test_an_unseen_api_goes_from_scaffold_to_rows_in_bigquery(env, serve, capsys):
+    """The README's "Adding an entity": scaffold from the live URL, validate, run."""
+    url = serve(WidgetApi(), "WIDGET_API_URL")
+    source = f"shop{env.suffix}"
+
+    assert cli(["scaffold", f"{source}/widgets", f"{url}/v2/widgets"]) == 0
+    assert cli(["validate", "--config-dir", str(env.settings.config_dir),
+                "--schema-dir", str(env.settings.schema_dir)]) == 0
+    capsys.readouterr()
+    assert cli(["run", f"{source}/widgets"]) == 0
+
+    captured = capsys.readouterr()
+    rows = table_rows(env, source, "widgets")
+    assert [r["id"] for r in rows] == [w["id"] for w in WIDGETS]
+    assert rows[0]["unit_price"] == 2.5 and rows[0]["maker"] == {"name": "Acme", "country": "FR"}
+    assert rows[2]["parts"] == [{"sku": "P3", "qty": 3}] and rows[2]["tags"] == ["a", "t3"]
+    assert f"{source}/widgets: succeeded: 2 pages, 7 records" in captured.out
+    assert "records/s" in captured.err and "window " in captured.err  # the progress display
+
+
+def test_run_twice_adds_nothing_and_a_failing_run_names_the_entity_and_cause(env, demo_api, capsys):
+    dataset = env.copy_demo_configs()
+    assert cli(["run", "demo_shop/customers"]) == 0
+    assert cli(["run", "demo_shop/customers"]) == 0
+    assert len(table_rows(env, dataset, "customers", order="customer_id")) == len(demo_api.data["customers"])
+
+    env.edit_config("demo_shop/customers", lambda spec: spec.update(request={"path": "/v1/nowhere"}))
+    capsys.readouterr()
+    assert cli(["run", "demo_shop/customers"]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR demo_shop/customers: sync failed:" in err and "404" in err
+
+
+def test_publish_sends_the_validated_message_and_prints_the_gcloud_equivalent(stack, env, capsys):
+    env.copy_demo_configs()
+
+    assert cli(["publish", "demo_shop/orders", "--mode", "incremental_window", "--start", "2026-03-01",
+                "--end", "2026-03-31", "--parallel", "4", "--topic", env.settings.trigger_topic]) == 0
+
+    expected = {"entity": "demo_shop/orders", "sync_mode": "incremental_window",
+                "start_date": "2026-03-01", "end_date": "2026-03-31", "parallel": 4}
+    assert [payload for _, payload in published(stack, env)] == [expected]
+    out = capsys.readouterr().out
+    command = shlex.split(out.splitlines()[0].removeprefix("equivalent: "))
+    assert command[:5] == ["gcloud", "pubsub", "topics", "publish", env.settings.trigger_topic]
+    assert json.loads(command[command.index("--message") + 1]) == expected
+    assert command[command.index("--project") + 1] == env.settings.project
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["demo_shop/nope"], "demo_shop/nope: unknown entity 'demo_shop/nope': there is no config/"),
+    (["demo_shop/orders", "--mode", "incremental_window", "--start", "2026-03-09", "--end", "2026-03-01"],
+     "demo_shop/orders: start_date 2026-03-09 is not before end_date 2026-03-01"),
+    (["demo_shop/orders", "--start", "2026-03-01"],
+     "demo_shop/orders: start_date/end_date apply to incremental_window and replay"),
+])
+def test_publish_refuses_a_bad_message_and_sends_nothing(stack, env, capsys, args, error):
+    env.copy_demo_configs()
+
+    assert cli(["publish", *args, "--topic", env.settings.trigger_topic]) == 2
+
+    assert error in capsys.readouterr().err
+    assert published(stack, env) == []
