@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test pytest lint validate fmt clean clean-demo
+.PHONY: help demo test pytest lint validate fmt deploy deploy-dry-run clean clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -15,6 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+help:
+	@grep -B1 -E '^[a-z-]+:' Makefile | grep -E '^## ' -A1 | grep -vE '^--' | paste - - | sed -E 's/^## (.*)\t([a-z-]+):.*/  make \2\t\1/' | expand -t 24
 
 ## Run the whole product on the local stack: emulators, stand-ins, demo API, function, Pub/Sub.
 demo: $(STAMP)
@@ -27,11 +30,22 @@ pytest: $(STAMP)
 	$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
+## Ruff on the Python, shellcheck on deploy/*.sh.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/shellcheck -x deploy/*.sh
 
+## Validate every config and schema JSON.
 validate: $(STAMP)
 	$(PY) -m ingestion validate
+
+## Deploy to Google Cloud: make deploy PROJECT=my-project [REGION=us-central1] (see README "Deploy").
+deploy: $(STAMP)
+	PYTHON=$(PY) deploy/deploy.sh --project "$(PROJECT)" $(if $(REGION),--region "$(REGION)")
+
+## Print every command `make deploy` would run, run none.
+deploy-dry-run: $(STAMP)
+	PYTHON=$(PY) deploy/deploy.sh --project "$(or $(PROJECT),my-project)" $(if $(REGION),--region "$(REGION)") --dry-run
 
 fmt: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -13,6 +13,7 @@ from typing import Any
 
 from ingestion.errors import LeaseHeld, PayloadError, is_retryable
 from ingestion.ledger import RunRow
+from ingestion.logs import log_context
 from ingestion.payload import SyncRequest, decode_message_data, message_id_of, request_from_envelope
 from ingestion.pipeline import record_run, run_sync
 from ingestion.settings import Settings
@@ -25,28 +26,33 @@ def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None,
     """`envelope` is the CloudEvent data of a Pub/Sub push: {"message": {...}, "subscription": ...}.
     Returns the run row, or None when the message was rejected or failed permanently (acked).
     `now` stands in for the clock (simulated APIs in tests)."""
-    context: dict[str, Any] = {"message_id": message_id_of(envelope)}
     settings = settings or Settings.from_env()
-    try:
-        request = request_from_envelope(envelope)
-    except PayloadError as exc:
-        log.error("rejected trigger message (acknowledged, nothing synced): %s", exc, extra=context)
-        record_rejected_message(envelope, exc, settings)
-        return None
-    context.update(entity=request.entity, run_id=request.run_id, sync_mode=request.mode)
+    with log_context(message_id=message_id_of(envelope)):
+        try:
+            request = request_from_envelope(envelope)
+        except PayloadError as exc:
+            log.error("rejected trigger message (acknowledged, nothing synced): %s", exc)
+            record_rejected_message(envelope, exc, settings)
+            return None
+        with log_context(entity=request.entity, run_id=request.run_id, sync_mode=request.mode):
+            return sync_and_decide(request, settings, now)
+
+
+def sync_and_decide(request: SyncRequest, settings: Settings, now: datetime | None) -> RunRow | None:
+    """The one place that decides: acknowledge (return) or have Pub/Sub redeliver (raise)."""
     try:
         return run_sync(request, settings, now)
     except LeaseHeld as exc:
         log.warning("%s: deferred, Pub/Sub redelivers it: %s", request.entity, exc,
-                    extra={**context, "status": "deferred"})
+                    extra={"status": "deferred"})
         raise
     except Exception as exc:
         if is_retryable(exc):
             log.exception("%s: sync failed, will be redelivered: %s: %s", request.entity,
-                          type(exc).__name__, exc, extra={**context, "status": "retry"})
+                          type(exc).__name__, exc, extra={"status": "retry"})
             raise
         log.error("%s: sync failed permanently (acknowledged): %s: %s", request.entity,
-                  type(exc).__name__, exc, extra={**context, "status": "failed"})
+                  type(exc).__name__, exc, extra={"status": "failed"})
         return None
 
 

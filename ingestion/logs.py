@@ -1,15 +1,23 @@
-"""Logging: one JSON object per line on Cloud Functions (what Cloud Logging parses into severity
-and jsonPayload), a readable line locally. Context ids travel in `extra=`."""
+"""Logging: one JSON object per line on Cloud Functions (what Cloud Logging parses into severity,
+timestamp, source location, labels and jsonPayload), a readable line locally. The ids of the run
+being served (entity, run, message, job) are set once with `log_context` and added to every line
+logged inside it, urllib3's included; `extra=` can add more."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 CONTEXT_FIELDS = ("entity", "item", "run_id", "job_id", "message_id", "sync_mode", "status")
+LABELS = ("entity", "run_id", "message_id")  # indexed by Cloud Logging: filter on labels.entity=...
+_context: ContextVar[dict] = ContextVar("log_context", default={})  # noqa: B039 - never mutated
 _SECRETS: set[str] = set()
 _configured = False
 
@@ -32,6 +40,24 @@ def scrub(content: bytes) -> bytes:
     return content
 
 
+@contextlib.contextmanager
+def log_context(**fields) -> Iterator[None]:
+    """Add `fields` (None values skipped) to every log line written inside the block."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class AddContext(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
@@ -46,8 +72,14 @@ class RedactSecrets(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"severity": record.levelname, "message": record.getMessage(),
-                 "logger": record.name}
+                 "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                 "logger": record.name,
+                 "logging.googleapis.com/sourceLocation": {
+                     "file": record.pathname, "line": record.lineno, "function": record.funcName}}
         entry.update({k: getattr(record, k) for k in CONTEXT_FIELDS if hasattr(record, k)})
+        labels = {k: str(entry[k]) for k in LABELS if k in entry}
+        if labels:
+            entry["logging.googleapis.com/labels"] = labels
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -76,6 +108,14 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
+def make_handler(handler: logging.Handler, json_lines: bool) -> logging.Handler:
+    """`handler` with the run's ids added, secrets redacted and the chosen format."""
+    handler.addFilter(AddContext())
+    handler.addFilter(RedactSecrets())
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    return handler
+
+
 def configure() -> None:
     """JSON when running on Google Cloud (K_SERVICE is set) or INGEST_LOG_FORMAT=json."""
     global _configured
@@ -84,11 +124,10 @@ def configure() -> None:
     _configured = True
     # Filters on a logger apply to records logged on that very logger, so put it where urllib3 logs.
     logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
-    logger = logging.getLogger("ingestion")
+    logging.getLogger("urllib3.connectionpool").addFilter(AddContext())
     use_json = os.environ.get("INGEST_LOG_FORMAT", "json" if os.environ.get("K_SERVICE") else "text")
-    handler = StdoutHandler()
-    handler.addFilter(RedactSecrets())
-    handler.setFormatter(JsonFormatter() if use_json == "json" else TextFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(os.environ.get("INGEST_LOG_LEVEL", "INFO"))
-    logger.propagate = False
+    handler = make_handler(StdoutHandler(), json_lines=use_json == "json")
+    # On the root logger, so the libraries' warnings (urllib3 retries, google clients) come out
+    # in the same format; the product's own INFO lines pass because its logger is at INFO.
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("ingestion").setLevel(os.environ.get("INGEST_LOG_LEVEL", "INFO"))

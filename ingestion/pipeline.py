@@ -21,6 +21,7 @@ from ingestion.jobs import Job, update_job
 from ingestion.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing
 from ingestion.ledger import RunRow, append_run
 from ingestion.load import ensure_target_table
+from ingestion.logs import log_context
 from ingestion.payload import SyncRequest, continuation_payload
 from ingestion.plan import finished, open_job
 from ingestion.replay import replay_pages
@@ -42,27 +43,27 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
                  message_id=request.message_id or None, attempt=request.attempt,
                  job_id=request.job_id, item=None if request.item is None else str(request.item))
     clock = RunClock(now or datetime.now(UTC), settings.time_budget_seconds)
-    try:
-        entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
-        sync(entity, request, settings, row, clock, progress)
-        if row.status == "running":
-            row.status = "succeeded"
-    except LeaseHeld as exc:
-        row.status, row.error_class = "skipped", type(exc).__name__
-        row.error_message = f"deferred, Pub/Sub redelivers: {exc}"
-        raise
-    except Exception as exc:
-        row.status, row.error_class = "failed", type(exc).__name__
-        row.error_message = str(exc)[:4000]
-        raise
-    finally:
-        if row.status != "running":
-            row.finished_at = datetime.now(UTC)
-            record_run(row, settings)
-    log.info("sync %s: %d pages, %d records, %d rejected, %d rows merged, watermark %s", row.status,
-             row.pages, row.records, row.rejected, row.rows_merged, row.watermark or "unchanged",
-             extra=context_of(row))
-    return row
+    with log_context(**context_of(row)):  # every line logged in the run carries its ids
+        try:
+            entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
+            sync(entity, request, settings, row, clock, progress)
+            if row.status == "running":
+                row.status = "succeeded"
+        except LeaseHeld as exc:
+            row.status, row.error_class = "skipped", type(exc).__name__
+            row.error_message = f"deferred, Pub/Sub redelivers: {exc}"
+            raise
+        except Exception as exc:
+            row.status, row.error_class = "failed", type(exc).__name__
+            row.error_message = str(exc)[:4000]
+            raise
+        finally:
+            if row.status != "running":
+                row.finished_at = datetime.now(UTC)
+                record_run(row, settings)
+        log.info("sync %s: %d pages, %d records, %d rejected, %d rows merged, watermark %s", row.status,
+                 row.pages, row.records, row.rejected, row.rows_merged, row.watermark or "unchanged")
+        return row
 
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,

@@ -3,6 +3,7 @@ the log formats."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import UTC, datetime
@@ -138,3 +139,31 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
 
     assert any("Retrying" in r.getMessage() for r in caplog.records)  # urllib3 did log the URL
     assert "sekrit-api-key" not in caplog.text and "sekrit-api-key" not in str(error.value)
+
+
+def test_every_line_of_a_delivery_is_one_json_object_with_its_ids_and_no_secret(
+        env, demo_api, function_client):
+    from tests.conftest import API_KEY, deliver
+
+    env.copy_demo_configs()
+    stream = io.StringIO()
+    handler = logs.make_handler(logging.StreamHandler(stream), json_lines=True)
+    logging.getLogger().addHandler(handler)
+    try:
+        assert deliver(function_client, {"entity": "demo_shop/orders"}, message_id="4242").status_code == 200
+        deliver(function_client, {"entity": "demo_shop/nope"}, message_id="4243")
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]  # each line parses
+    run = [e for e in entries if e.get("message_id") == "4242"]
+    assert len(run) >= 3 and {e["severity"] for e in run} <= {"INFO", "WARNING"}
+    for entry in run:
+        assert entry["entity"] == "demo_shop/orders" and entry["run_id"].endswith("_4242")
+        assert entry["logging.googleapis.com/labels"]["entity"] == "demo_shop/orders"
+        assert entry["logging.googleapis.com/sourceLocation"]["file"].endswith(".py")
+    assert any(e["message"].startswith("sync succeeded") for e in run)
+    rejected = [e for e in entries if e.get("message_id") == "4243"]
+    assert [e["severity"] for e in rejected] == ["ERROR"]
+    assert "unknown entity 'demo_shop/nope'" in rejected[0]["message"]
+    assert API_KEY not in stream.getvalue()
