@@ -134,12 +134,16 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*", args.entity):
         return fail(f"{args.entity}: not <source>/<entity> (lower case, digits, _ and -)")
+    if any(":" not in header for header in args.header):
+        return fail(f"{args.entity}: --header takes 'Name: value'")
     source, entity = args.entity.split("/")
     try:
         body = read_sample(args.sample, args.header)
         source_file = config_dir() / source / "_source.json"
         existing = json.loads(source_file.read_text()) if source_file.exists() else None
-        proposal = propose(args.entity, body, args.records_path, args.sample, existing, args.schedule)
+        header = tuple(part.strip() for part in args.header[0].split(":", 1)) if args.header else None
+        proposal = propose(args.entity, body, args.records_path, args.sample, existing, args.schedule,
+                           header)
     except (OSError, ValueError) as exc:
         return fail(f"{args.entity}: {exc}")
     files = {config_dir() / source / f"{entity}.json": proposal.config,

@@ -189,9 +189,11 @@ def guess_pagination(body: Any, records_path: str, notes: list[str]) -> dict:
 
 
 def propose(name: str, body: Any, records_path: str | None = None, url: str | None = None,
-            existing_source: dict | None = None, schedule: str | None = None) -> Proposal:
+            existing_source: dict | None = None, schedule: str | None = None,
+            auth_header: tuple[str, str] | None = None) -> Proposal:
     """A config and schema for entity `name` (`<source>/<entity>`) from a sample response body;
-    `existing_source` is the source's _source.json if it has one (else one is proposed)."""
+    `existing_source` is the source's _source.json if it has one (else one is proposed, with an
+    auth scheme guessed from `auth_header`, the (name, value) the sample was fetched with)."""
     source, entity = name.split("/")
     path, records = find_records(body, records_path)
     objects = [r for r in records if isinstance(r, dict)]
@@ -226,7 +228,7 @@ def propose(name: str, body: Any, records_path: str | None = None, url: str | No
     if cursor:
         config["cursor_field"] = cursor
         notes.append(f"cursor_field: {cursor!r}. To fetch only changes, add a date_filter with "
-                     "the request parameters the API filters on (README \"Date filter\")")
+                     "the request parameters the API filters on (README \"Config reference\")")
     else:
         notes.append("no updated-at field found: every run reads everything (set cursor_field "
                      "and date_filter if the API can filter by change time)")
@@ -242,13 +244,27 @@ def propose(name: str, body: Any, records_path: str | None = None, url: str | No
         start = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
         source_config = {"$schema": "../../ingestion/schemas/entity.schema.json#/$defs/source",
                          "description": f"The {source} API.", "base_url": base,
-                         "auth": {"type": "none"}, "start_date": start,
+                         "auth": guess_auth(source, auth_header, notes), "start_date": start,
                          "target": {"dataset": column_name(source, set())}}
-        notes.append("auth: none; if the API needs credentials set config/"
-                     f"{source}/_source.json auth (README \"Authentication\") and store them in "
-                     "Secret Manager")
     check(config, schema, existing_source or source_config)
     return Proposal(config, schema, notes, source_config)
+
+
+def guess_auth(source: str, header: tuple[str, str] | None, notes: list[str]) -> dict:
+    """The scheme the sample request used; its value is never written, only where it must go."""
+    if header is None:
+        notes.append(f"auth: none; if the API needs credentials set config/{source}/_source.json "
+                     "auth (README \"Authentication\") and store them in Secret Manager")
+        return {"type": "none"}
+    secret, (name, value) = f"{source}-api", header
+    if name.lower() == "authorization" and value.lower().startswith("bearer "):
+        auth, stored = {"type": "bearer", "secret": secret}, '{"token": "..."}'
+    else:
+        auth, stored = {"type": "api_key", "in": "header", "name": name, "secret": secret}, \
+            '{"api_key": "..."}'
+    notes.append(f"auth: {auth['type']} from secret {secret!r}: store {stored} there (locally: "
+                 f".local/secrets.json as {{\"{secret}\": {stored}}})")
+    return auth
 
 
 def check(config: dict, schema: list[dict], source: dict | None) -> None:

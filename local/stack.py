@@ -213,10 +213,12 @@ class LocalStack:
         os.environ.update(self.env)
 
 
-LOCAL_SECRETS = Path(__file__).resolve().parent.parent / ".local/secrets.json"
+def local_secrets_file() -> Path:
+    default = Path(__file__).resolve().parent.parent / ".local/secrets.json"
+    return Path(os.environ.get("INGEST_LOCAL_SECRETS", default))
 
 
-def seed_local_secrets(project: str, path: Path = LOCAL_SECRETS) -> list[str]:
+def seed_local_secrets(project: str, path: Path) -> list[str]:
     """Store each `{"<secret>": {credential JSON}}` of the git-ignored `path` in the Secret Manager
     stand-in (a new version only when the value changed); returns the secret names."""
     from google.api_core.exceptions import NotFound
@@ -245,7 +247,7 @@ def local_session(workdir: Path) -> Iterator[LocalStack]:
     stack = LocalStack(workdir, persistent=True).start()
     try:
         stack.apply_env()
-        seed_local_secrets(stack.project)
+        seed_local_secrets(stack.project, local_secrets_file())
         yield stack
     finally:
         stack.stop()

@@ -144,3 +144,50 @@ def test_publish_refuses_a_bad_message_and_sends_nothing(stack, env, capsys, arg
 
     assert error in capsys.readouterr().err
     assert published(stack, env) == []
+
+
+def test_run_local_starts_the_stack_stores_the_local_secrets_and_syncs(tmp_path, serve):
+    """README "Adding an entity" step 3, in a subprocess as a user runs it: its own local stack
+    (under a temporary folder), credentials from the git-ignored secrets file."""
+    import os
+    import subprocess
+    import sys
+
+    from ingestion.settings import ROOT
+    from tests.apis import fake_credential
+
+    key = fake_credential("widgets")
+    url = serve(KeyedApi(WidgetApi(), key), "WIDGET_API_URL")
+    configs, schemas = tmp_path / "config", tmp_path / "schema"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "BIGQUERY_", "SECRET_",
+                                                                    "PUBSUB_", "INGEST_", "GOOGLE_"))}
+    env.update(INGEST_CONFIG_DIR=str(configs), INGEST_SCHEMA_DIR=str(schemas),
+               INGEST_DEMO_DIR=str(tmp_path / "stack"), INGEST_LOCAL_SECRETS=str(tmp_path / "secrets.json"))
+    (tmp_path / "secrets.json").write_text(json.dumps({"acme-api": {"api_key": key}}))
+
+    def cli_process(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ingestion", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=240)
+
+    scaffold = cli_process("scaffold", "acme/widgets", f"{url}/v2/widgets", "--header", f"X-Key: {key}")
+    assert scaffold.returncode == 0, scaffold.stderr
+    assert key not in (configs / "acme/_source.json").read_text()
+    run = cli_process("run", "acme/widgets", "--local")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "acme/widgets: succeeded: 2 pages, 7 records, 0 rejected, 7 rows merged" in run.stdout
+    raw = sorted((tmp_path / "stack/gcs/local-ingest/raw/acme/widgets").rglob("page-*.json"))
+    assert len(raw) == 2 and '"widget 7"' in raw[1].read_text()
+    assert key not in raw[0].read_text()
+
+
+class KeyedApi:
+    """`app`, answering 401 unless the X-Key header holds `key`."""
+
+    def __init__(self, app, key: str):
+        self.app, self.key = app, key
+
+    def __call__(self, environ, start_response):
+        if Request(environ).headers.get("X-Key") != self.key:
+            return Response("unauthorized", status=401)(environ, start_response)
+        return self.app(environ, start_response)
