@@ -65,8 +65,7 @@ def message_from(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """One sync in this process, with a progress display. No time budget: a long backfill runs to
-    the end here instead of continuing in another message."""
+    """One sync in this process, with a progress display."""
     try:
         message = message_from(args)
     except (PayloadError, ConfigError) as exc:
@@ -81,30 +80,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_message(message)
 
 
-def run_message(message: dict) -> int:
+def run_message(message: dict, settings: Settings | None = None) -> int:
+    """Run the message's job to the end in this process: each time the time budget is spent the
+    job continues here, in a new run with a fresh lease (as the function would in a new message),
+    so a long backfill never holds a lease longer than a function run would."""
     from ingestion import logs
-    from ingestion.payload import parse_request
+    from ingestion.payload import continuation_payload, parse_request
     from ingestion.pipeline import run_sync
     from ingestion.progress import ProgressDisplay
-    from utils import pubsub_helper
 
     logs.configure()
-    settings = replace(Settings.from_env(), config_dir=config_dir(), schema_dir=schema_dir(),
-                       time_budget_seconds=float("inf"))
-    pubsub_helper.ensure_topic(settings.project, settings.trigger_topic)
+    settings = settings or replace(Settings.from_env(), config_dir=config_dir(),
+                                   schema_dir=schema_dir(), trigger_topic="")
     request = parse_request(message, message_id=f"cli-{uuid.uuid4().hex[:16]}")  # its own job
-    progress = ProgressDisplay()
+    progress, runs = ProgressDisplay(), []
     try:
-        row = run_sync(request, settings, progress=progress)
+        while not runs or runs[-1].status == "continued":
+            if runs:
+                request = parse_request(continuation_payload(request, runs[-1].job_id),
+                                        message_id=request.message_id)
+            runs.append(run_sync(request, settings, progress=progress))
     except Exception as exc:
-        progress.finish()
         return fail(f"{request.entity}: sync failed: {type(exc).__name__}: {exc}", code=1)
-    progress.finish()
+    finally:
+        progress.finish()
     entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
-    print(f"{request.entity}: {row.status}: {row.pages} pages, {row.records} records, "
-          f"{row.rejected} rejected, {row.rows_merged} rows merged, {row.rows_deleted} deleted, "
-          f"watermark {row.watermark or 'unchanged'} → {settings.project}."
-          f"{entity.target['dataset']}.{entity.target['table']}")
+    last, watermark = runs[-1], max((r.watermark for r in runs if r.watermark), default=None)
+    print(f"{request.entity}: {last.status}: {sum(r.pages for r in runs)} pages, "
+          f"{sum(r.records for r in runs)} records, {sum(r.rejected for r in runs)} rejected, "
+          f"{sum(r.rows_merged for r in runs)} rows merged, {sum(r.rows_deleted for r in runs)} "
+          f"deleted in {len(runs)} run(s), watermark {watermark or 'unchanged'} → "
+          f"{settings.project}.{entity.target['dataset']}.{entity.target['table']}")
     return 0
 
 

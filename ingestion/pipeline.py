@@ -136,10 +136,15 @@ def finish_job(entity: EntityConfig, job: Job, settings: Settings, row: RunRow, 
 
 
 def continue_later(job: Job, request: SyncRequest, settings: Settings, row: RunRow) -> None:
-    """Out of time: the committed steps stay, the rest goes to a new message (ack this one)."""
+    """Out of time: the committed steps stay, the rest goes to a new message (ack this one).
+    Without a trigger topic (the `run` command) the caller continues the job itself."""
+    row.status = "continued"
+    if not settings.trigger_topic:
+        log.info("time budget spent: %d slice(s) left, continued by the caller",
+                 len(job.pending(request.chunk)))
+        return
     message_id = pubsub_helper.publish_json(settings.project, settings.trigger_topic,
                                             continuation_payload(request, job.job_id, request.chunk))
-    row.status = "continued"
     log.info("time budget spent: %d slice(s) left, continued in message %s",
              len(job.pending(request.chunk)), message_id, extra=context_of(row))
 

@@ -191,3 +191,26 @@ class KeyedApi:
         if Request(environ).headers.get("X-Key") != self.key:
             return Response("unauthorized", status=401)(environ, start_response)
         return self.app(environ, start_response)
+
+
+def test_run_continues_a_long_job_in_process_with_fresh_runs_and_publishes_nothing(
+        stack, env, demo_api, capsys):
+    """Out of time budget after every window: the command continues the job itself, run after
+    run (each with its own lease), instead of handing it to the function through the topic."""
+    from dataclasses import replace
+
+    from ingestion.cli import run_message
+
+    dataset = env.copy_demo_configs()
+    settings = replace(env.settings, time_budget_seconds=0, trigger_topic="")
+
+    assert run_message({"entity": "demo_shop/orders"}, settings) == 0
+
+    out = capsys.readouterr().out
+    runs = int(out.split(" run(s)")[0].rsplit(" ", 1)[1])
+    assert runs > 3  # one window per run: the demo's months since start_date
+    assert len(table_rows(env, dataset, "orders")) == len(demo_api.data["orders"])
+    ledger = bq_helper.query(f"SELECT status, COUNT(*) AS n FROM `{env.settings.project}."
+                             f"{env.settings.meta_dataset}.runs` GROUP BY status").result()
+    assert {r.status: r.n for r in ledger} == {"continued": runs - 1, "succeeded": 1}
+    assert published(stack, env) == []
