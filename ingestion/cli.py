@@ -142,14 +142,14 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
         return fail(f"{args.entity}: not <source>/<entity> (lower case, digits, _ and -)")
     if any(":" not in header for header in args.header):
         return fail(f"{args.entity}: --header takes 'Name: value'")
+    headers = [tuple(part.strip() for part in h.split(":", 1)) for h in args.header]
     source, entity = args.entity.split("/")
     try:
-        body = read_sample(args.sample, args.header)
+        body = read_sample(args.sample, dict(headers))
         source_file = config_dir() / source / "_source.json"
         existing = json.loads(source_file.read_text()) if source_file.exists() else None
-        header = tuple(part.strip() for part in args.header[0].split(":", 1)) if args.header else None
         proposal = propose(args.entity, body, args.records_path, args.sample, existing, args.schedule,
-                           header)
+                           headers[0] if headers else None)
     except (OSError, ValueError) as exc:
         return fail(f"{args.entity}: {exc}")
     files = {config_dir() / source / f"{entity}.json": proposal.config,
@@ -173,15 +173,13 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_sample(sample: str, headers: list[str]) -> object:
+def read_sample(sample: str, headers: dict[str, str]) -> object:
     """A sample response body from a file or an http(s) URL (headers such as credentials are
     used for the request only, never written anywhere)."""
     if sample.startswith(("http://", "https://")):
         import requests
 
-        pairs = dict(h.split(":", 1) for h in headers)
-        response = requests.get(sample, headers={k.strip(): v.strip() for k, v in pairs.items()},
-                                timeout=30)
+        response = requests.get(sample, headers=headers, timeout=30)
         if not response.ok:
             raise ValueError(f"GET {sample} answered HTTP {response.status_code}")
         return response.json()

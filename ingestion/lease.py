@@ -74,8 +74,7 @@ class Lease:
         try:
             self._update(lambda holders: [h for h in holders if h["run_id"] != self.run_id])
         except Exception:
-            log.warning("could not release the lease (it expires by itself)", exc_info=True,
-                        extra={"entity": self.entity.name, "run_id": self.run_id})
+            log.warning("could not release the lease (it expires by itself)", exc_info=True)
 
     def _entries(self) -> list[dict]:
         expires = to_rfc3339(self.clock() + timedelta(seconds=self.seconds))

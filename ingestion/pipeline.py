@@ -146,7 +146,7 @@ def continue_later(job: Job, request: SyncRequest, settings: Settings, row: RunR
     message_id = pubsub_helper.publish_json(settings.project, settings.trigger_topic,
                                             continuation_payload(request, job.job_id, request.chunk))
     log.info("time budget spent: %d slice(s) left, continued in message %s",
-             len(job.pending(request.chunk)), message_id, extra=context_of(row))
+             len(job.pending(request.chunk)), message_id)
 
 
 def fan_out_parts(job: Job, request: SyncRequest, settings: Settings, row: RunRow) -> None:
@@ -160,8 +160,7 @@ def fan_out_parts(job: Job, request: SyncRequest, settings: Settings, row: RunRo
         row.window_start = min(s.window.start for s in job.slices)
         row.window_end = max(s.window.end for s in job.slices)
     row.status = "continued"
-    log.info("backfill of %d window(s) fanned out into %d message(s)", len(job.slices), len(parts),
-             extra=context_of(row))
+    log.info("backfill of %d window(s) fanned out into %d message(s)", len(job.slices), len(parts))
 
 
 def replay(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
@@ -182,7 +181,7 @@ def replay(entity: EntityConfig, request: SyncRequest, settings: Settings, row: 
 
 def skip(row: RunRow, reason: str) -> None:
     row.status, row.error_message = "skipped", reason
-    log.info("nothing to do: %s", reason, extra=context_of(row))
+    log.info("nothing to do: %s", reason)
 
 
 def _fail(job: Job, error: str) -> None:

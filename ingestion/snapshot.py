@@ -47,17 +47,16 @@ def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging_id
 def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str, job: Job,
                        now: datetime) -> int:
     """Apply `full_refresh.absent_rows` for a complete snapshot; returns the rows deleted/flagged."""
-    context = {"entity": entity.name, "run_id": job.job_id}
     keys_id = keys_table_id(entity, settings, job.job_id)
     if entity.absent_rows == "keep":
         return 0
     if job.rejected:
         log.warning("the snapshot had %d rejected record(s): no row is treated as deleted",
-                    job.rejected, extra=context)
+                    job.rejected)
         return 0
     if bq_helper.get_table(keys_id) is None:
         log.warning("the snapshot is empty: no row is treated as deleted (an API answering with "
-                    "no data would otherwise empty the table)", extra=context)
+                    "no data would otherwise empty the table)")
         return 0
     match = " AND ".join(f"K.{_q(k)} = T.{_q(k)}" for k in entity.merge_keys)
     where = (f"NOT EXISTS (SELECT 1 FROM {_q(keys_id)} K WHERE {match})"
@@ -75,5 +74,5 @@ def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str,
     removed = int(bq_helper.query(sql, params).num_dml_affected_rows or 0)
     bq_helper.delete_table(keys_id)
     log.info("snapshot complete: %d absent row(s) %s", removed,
-             "flagged _deleted" if entity.absent_rows == "soft_delete" else "deleted", extra=context)
+             "flagged _deleted" if entity.absent_rows == "soft_delete" else "deleted")
     return removed

@@ -90,7 +90,7 @@ def loaded(entity: EntityConfig, windows: list[Window], candidate: datetime | No
     start, end = min(w.start for w in windows), max(w.end for w in windows)
     if candidate and candidate > end:
         log.warning("newest cursor %s lies beyond the loaded windows (up to %s): the watermark "
-                    "stops there", to_rfc3339(candidate), to_rfc3339(end), extra={"entity": entity.name})
+                    "stops there", to_rfc3339(candidate), to_rfc3339(end))
         candidate = end
     return Stretch(start, end, candidate)
 

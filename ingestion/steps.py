@@ -42,10 +42,6 @@ class Step:
     clock: RunClock
     progress: Callable[[Page], None] | None = None  # told of every page fetched (the `run` command)
 
-    @property
-    def context(self) -> dict:
-        return {"entity": self.entity.name, "run_id": self.row.run_id, "job_id": self.row.job_id}
-
 
 def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:
     """Work through `pending` until done or out of time; returns the job as last checkpointed."""
@@ -125,8 +121,7 @@ def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejec
             j.runs.append(row.run_id)
 
     job = update_job(step.settings.bucket, job, mark_done)
-    log.info("checkpoint: %d window(s) committed, %d left in the job", len(taken), len(job.pending()),
-             extra=step.context)
+    log.info("checkpoint: %d window(s) committed, %d left in the job", len(taken), len(job.pending()))
     return job
 
 
@@ -136,5 +131,4 @@ def report_unknown_fields(step: Step, staged: StagedRun) -> None:
     if staged.unknown_fields:
         known = set(filter(None, (step.row.unknown_fields or "").split(", ")))
         step.row.unknown_fields = ", ".join(sorted(known | staged.unknown_fields))[:1000]
-        log.warning("records carry fields no column reads: %s", step.row.unknown_fields,
-                    extra=step.context)
+        log.warning("records carry fields no column reads: %s", step.row.unknown_fields)
