@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMAS_DIR = Path(__file__).parent / "schemas"
 _BASE = "https://ingestion.local/schemas/"
@@ -25,6 +25,10 @@ _KINDS = {
 
 @functools.cache
 def _validator(kind: str) -> Draft202012Validator:
+    # Imported on first use: jsonschema is a tenth of a second the function's cold start skips.
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
     schemas = [json.loads(p.read_text()) for p in sorted(SCHEMAS_DIR.glob("*.schema.json"))]
     registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
     return Draft202012Validator({"$ref": _BASE + _KINDS[kind]}, registry=registry)

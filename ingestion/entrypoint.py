@@ -3,22 +3,45 @@
 Returning normally acknowledges the message; raising makes Pub/Sub redeliver it. Permanent errors
 (a bad message, a bad config, a 4xx from the API, records that break the contract) are logged with
 their cause and acknowledged, so they never loop; retryable ones are re-raised.
+
+The pipeline (and with it every Google client library) is imported on the first message, not when
+the function module is imported: a cold start serves sooner and pays for nothing it does not use.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import LeaseHeld, PayloadError, is_retryable
-from ingestion.ledger import RunRow
 from ingestion.logs import log_context
 from ingestion.payload import SyncRequest, decode_message_data, message_id_of, request_from_envelope
-from ingestion.pipeline import record_run, run_sync
 from ingestion.settings import Settings
 
+if TYPE_CHECKING:
+    from ingestion.ledger import RunRow
+
 log = logging.getLogger("ingestion.entrypoint")
+
+
+@functools.cache
+def pipeline() -> ModuleType:
+    """The sync pipeline, imported on the first message. What the import allocates (the client
+    libraries: ~70k objects) lives as long as the process, so it is frozen out of the garbage
+    collector's sight: full collections then scan only what the runs allocate."""
+    from ingestion import pipeline as module
+
+    gc.freeze()
+    # A sync allocates millions of short-lived, acyclic JSON trees that reference counting frees;
+    # collecting every 700 allocations mostly rescans the pages waiting in flight. Every 20,000
+    # keeps cycles (rare here) bounded and takes the collector from ~0.25 s to ~0.01 s per 100k
+    # records (`python -m bench`).
+    gc.set_threshold(20_000, 20, 20)
+    return module
 
 
 def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None,
@@ -41,7 +64,7 @@ def handle_pubsub_envelope(envelope: Any, settings: Settings | None = None,
 def sync_and_decide(request: SyncRequest, settings: Settings, now: datetime | None) -> RunRow | None:
     """The one place that decides: acknowledge (return) or have Pub/Sub redeliver (raise)."""
     try:
-        return run_sync(request, settings, now)
+        return pipeline().run_sync(request, settings, now)
     except LeaseHeld as exc:
         log.warning("%s: deferred, Pub/Sub redelivers it: %s", request.entity, exc,
                     extra={"status": "deferred"})
@@ -58,6 +81,8 @@ def sync_and_decide(request: SyncRequest, settings: Settings, now: datetime | No
 
 def record_rejected_message(envelope: Any, exc: PayloadError, settings: Settings) -> None:
     """A failed run row for a message that could not be read, naming its entity if it had one."""
+    from ingestion.ledger import RunRow
+
     message_id = message_id_of(envelope)
     try:
         entity = str(decode_message_data(envelope["message"].get("data")).get("entity"))[:200]
@@ -67,4 +92,4 @@ def record_rejected_message(envelope: Any, exc: PayloadError, settings: Settings
                  sync_mode=None, message_id=message_id or None, status="failed",
                  error_class=type(exc).__name__, error_message=str(exc)[:4000],
                  finished_at=datetime.now(UTC))
-    record_run(row, settings)
+    pipeline().record_run(row, settings)

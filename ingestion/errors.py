@@ -7,10 +7,6 @@ message is acknowledged. Everything transient is retryable and re-raised so Pub/
 
 from __future__ import annotations
 
-from google.api_core import exceptions as gexc
-
-from utils.requests_api import RETRY_STATUSES, HttpStatusError, TransportError
-
 
 class IngestError(Exception):
     """Base class. The entry point prefixes the entity name when it logs and records the error."""
@@ -56,30 +52,26 @@ class LeaseHeld(RetryableError):
         self.holder_job = holder_job
 
 
-_RETRYABLE_GOOGLE = (
-    gexc.TooManyRequests,
-    gexc.InternalServerError,
-    gexc.BadGateway,
-    gexc.ServiceUnavailable,
-    gexc.GatewayTimeout,
-    gexc.DeadlineExceeded,
-    gexc.RetryError,
-)
-
-
 _CONCURRENT_DML = "Could not serialize access"
 
 
 def is_retryable(exc: BaseException) -> bool:
     """The one decision point. Unknown exceptions count as retryable: the message is not lost, and the
-    subscription's dead-letter policy bounds the redeliveries."""
+    subscription's dead-letter policy bounds the redeliveries. (The clients' error classes are
+    imported on first use, which keeps importing the function module, i.e. a cold start, fast.)"""
+    from google.api_core import exceptions as gexc
+
+    from utils.requests_api import RETRY_STATUSES, HttpStatusError, TransportError
+
     if isinstance(exc, IngestError):
         return exc.retryable
     if isinstance(exc, HttpStatusError):  # still failing after the session's own retries
         return exc.status in RETRY_STATUSES or exc.status == 408
     if isinstance(exc, TransportError):
         return True
-    if isinstance(exc, _RETRYABLE_GOOGLE):
+    if isinstance(exc, (gexc.TooManyRequests, gexc.InternalServerError, gexc.BadGateway,
+                        gexc.ServiceUnavailable, gexc.GatewayTimeout, gexc.DeadlineExceeded,
+                        gexc.RetryError)):
         return True
     if isinstance(exc, gexc.GoogleAPICallError):
         # 4xx from Google APIs (bad SQL, schema mismatch, permission) will not fix themselves...

@@ -29,7 +29,6 @@ from ingestion.settings import Settings
 from ingestion.snapshot import remove_absent_rows
 from ingestion.stage import stage_pages
 from ingestion.steps import Step, merge_staged, run_steps
-from utils import pubsub_helper
 
 log = logging.getLogger("ingestion.pipeline")
 
@@ -143,6 +142,8 @@ def continue_later(job: Job, request: SyncRequest, settings: Settings, row: RunR
         log.info("time budget spent: %d slice(s) left, continued by the caller",
                  len(job.pending(request.chunk)))
         return
+    from utils import pubsub_helper  # only a run that continues pays for importing the client
+
     message_id = pubsub_helper.publish_json(settings.project, settings.trigger_topic,
                                             continuation_payload(request, job.job_id, request.chunk))
     log.info("time budget spent: %d slice(s) left, continued in message %s",
@@ -152,6 +153,8 @@ def continue_later(job: Job, request: SyncRequest, settings: Settings, row: RunR
 def fan_out_parts(job: Job, request: SyncRequest, settings: Settings, row: RunRow) -> None:
     """A parallel backfill: publish one message per part that still has work (again after a
     redelivery: a part that finds nothing left simply exits)."""
+    from utils import pubsub_helper
+
     parts = sorted({s.chunk for s in job.pending()})
     for chunk in parts:
         pubsub_helper.publish_json(settings.project, settings.trigger_topic,
