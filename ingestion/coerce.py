@@ -91,6 +91,8 @@ def to_int(value: Any) -> int:
 
 
 def to_float(value: Any) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, kept cheap
+        return value
     number = float(_decimal(value, "FLOAT64"))
     if not math.isfinite(number):
         raise _fail(value, "FLOAT64 (out of range)")
@@ -215,6 +217,10 @@ def parse_datetime(value: Any) -> datetime:
     raise ValueError("not a timestamp")
 
 
+# Already canonical: returned as sent once the calendar is checked (most APIs send this).
+_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z")
+
+
 def _time_value(kind: str) -> Callable[[Any], Any]:
     def coerce(value: Any) -> Any:
         try:
@@ -228,6 +234,19 @@ def _time_value(kind: str) -> Callable[[Any], Any]:
         return parsed.date().isoformat()
 
     return coerce
+
+
+_any_timestamp = _time_value("TIMESTAMP")
+
+
+def to_timestamp(value: Any) -> str:
+    if type(value) is str and _RFC3339_UTC.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # the calendar is checked (no 2026-02-30)
+            return value
+        except ValueError:
+            pass  # worded by the full parser
+    return _any_timestamp(value)
 
 
 def to_time(value: Any) -> str:
@@ -266,7 +285,7 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
     "NUMERIC": _fixed_point(9, 29, "NUMERIC"),
     "BIGNUMERIC": _fixed_point(38, 38, "BIGNUMERIC"),
     "BOOL": to_bool, "BOOLEAN": to_bool,
-    "TIMESTAMP": _time_value("TIMESTAMP"),
+    "TIMESTAMP": to_timestamp,
     "DATETIME": _time_value("DATETIME"),
     "DATE": _time_value("DATE"),
     "TIME": to_time,
@@ -278,7 +297,7 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
 
 # --- rows ----------------------------------------------------------------------------------------
 
-_MISSING = object()
+MISSING = object()  # a key the record does not have
 
 
 def coerce_row(row: dict, fields: list[dict]) -> dict:
@@ -290,23 +309,50 @@ def coerce_row(row: dict, fields: list[dict]) -> dict:
 def row_coercer(fields: list[dict]) -> Callable[[dict], dict]:
     """A function coercing rows to `fields`. Built once per schema, so the per-value work is just
     the type's own coercer (`python -m bench.coerce`: ~40k messy, ~90k canonical records/s)."""
-    columns = [(f["name"], f["name"].lower(), _field_coercer(f)) for f in fields]
+    columns = [(f["name"], f["name"].lower(), plain_type(f), value_coercer(f), field_coercer(f))
+               for f in fields]
 
     def coerce(row: dict) -> dict:
         out = {}
-        for name, lower, coerce_field in columns:
-            value = row.get(name, _MISSING)
-            if value is _MISSING:  # BigQuery matches field names case-insensitively
+        for name, lower, plain, direct, full in columns:
+            value = row.get(name, MISSING)
+            if type(value) is plain:
+                out[name] = value
+                continue
+            if value is MISSING:  # BigQuery matches field names case-insensitively
                 value = next((v for k, v in row.items() if k.lower() == lower), None)
-            try:
-                value = coerce_field(value)
-            except CoercionError as exc:
-                raise exc.within(name) from None
-            if value is not None:
+            if (value := coerce_value(value, name, direct, full)) is not None:
                 out[name] = value
         return out
 
     return coerce
+
+
+class _Never:
+    """A type no value has."""
+
+
+def plain_type(field: dict) -> type:
+    """The Python type a value of this column is loaded as without any change (a JSON string for
+    STRING, true/false for BOOL): no coercer is called for it. Other types always are."""
+    if (field.get("mode") or "").upper() == "REPEATED":
+        return _Never
+    return {"STRING": str, "BOOL": bool, "BOOLEAN": bool}.get(field["type"].upper(), _Never)
+
+
+def coerce_value(value: Any, name: str, direct: Callable[[Any], Any], full: Callable[[Any], Any]) -> Any:
+    """`value` of column `name` through the type's own coercer `direct` (the common case), or on
+    a missing value or an error through `full` (the mode, and blank strings as NULL), whose error
+    names the column."""
+    try:
+        if value is None or value is MISSING:
+            return full(None)  # NULL, or the error of a REQUIRED column
+        try:
+            return direct(value)
+        except CoercionError:
+            return full(value)  # a blank/"null" is NULL; else the same error
+    except CoercionError as exc:
+        raise exc.within(name) from None
 
 
 # An empty string (or "null") where a number, a date or a boolean belongs means no value: NULL.
@@ -314,10 +360,11 @@ _TEXT_TYPES = {"STRING", "JSON", "BYTES", "GEOGRAPHY"}
 
 
 def _is_blank(text: str) -> bool:
-    return not text.strip() or text.strip().lower() == "null"
+    text = text.strip()
+    return not text or (len(text) == 4 and text.lower() == "null")
 
 
-def _field_coercer(field: dict) -> Callable[[Any], Any]:
+def field_coercer(field: dict) -> Callable[[Any], Any]:
     mode = (field.get("mode") or "NULLABLE").upper()
     coerce_one = _value_coercer(field)
     blank_is_null = field["type"].upper() not in _TEXT_TYPES
@@ -347,6 +394,14 @@ def _field_coercer(field: dict) -> Callable[[Any], Any]:
         return coerce_one(value)
 
     return single
+
+
+def value_coercer(field: dict) -> Callable[[Any], Any]:
+    """The coercer of a non-null value of the field (of a REPEATED field: its whole array);
+    `field_coercer` adds the mode and reads a blank string as NULL."""
+    if (field.get("mode") or "").upper() == "REPEATED":
+        return field_coercer(field)
+    return _value_coercer(field)
 
 
 def _value_coercer(field: dict) -> Callable[[Any], Any]:

@@ -1,23 +1,20 @@
-"""From response bytes to records, and from a record to a row of the target table.
+"""From response bytes to records (ingestion/rows.py turns records into rows).
 
 Bodies are JSON (records at a dotted path) or JSON lines, optionally inside gzip or zip (hourly
-export APIs ship zipped, gzipped NDJSON). Rows are the schema's columns taken from the record (by
-name, or by a dotted source path) plus computed columns (fan-out item, run id, extraction time…).
+export APIs ship zipped, gzipped NDJSON).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import json
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from ingestion.errors import ApiError, RecordError
+from ingestion import jsoncodec
+from ingestion.errors import ApiError
 from ingestion.jsonpath import PathNotFound, dig
-
-_MISSING = object()
 
 
 def decompress(content: bytes, compression: str, url: str) -> Iterator[bytes]:
@@ -41,7 +38,7 @@ def decompress(content: bytes, compression: str, url: str) -> Iterator[bytes]:
 
 def parse_json(content: bytes, url: str) -> Any:
     try:
-        return json.loads(content)
+        return jsoncodec.loads(content)
     except ValueError:
         excerpt = content[:200].decode("utf-8", "replace").strip()
         raise ApiError(f"response from {url} is not valid JSON: {excerpt!r}") from None
@@ -84,23 +81,3 @@ def records_at(body: Any, path: str, url: str, allow_missing: bool = False) -> l
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def project(record: Any, columns: list[str], spec: dict, computed: dict[str, Any],
-            required: list[str]) -> dict:
-    """The row for `record`: each column from its source path (`records.fields`) or same-named
-    key, then computed values; `required` columns (merge keys, cursor) must not be null."""
-    if not isinstance(record, dict):
-        raise RecordError(f"a record must be a JSON object, got {type(record).__name__}")
-    paths = spec.get("fields", {})
-    row: dict[str, Any] = {}
-    for column in columns:
-        value = dig(record, paths[column], _MISSING) if column in paths else record.get(column, _MISSING)
-        if value is not _MISSING:
-            row[column] = value
-    row.update(computed)
-    missing = [c for c in required if row.get(c) is None]
-    if missing:
-        raise RecordError(f"missing {', '.join(missing)} (merge keys and cursor_field must be "
-                          "present)")
-    return row

@@ -238,3 +238,27 @@ def test_the_watermark_never_moves_back_and_never_passes_a_hole(env):
         assert watermark == max(filter(None, [expected, previous]), default=None)
         assert previous is None or watermark >= previous
         previous = watermark
+
+
+def test_a_background_upload_that_fails_fails_the_step_and_the_redelivery_is_clean(env, catalog, mocker):
+    """Raw pages and staged parts upload in background threads: a failure there must still fail
+    the step before its load, and a redelivery must then give the clean table."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    dataset = setup(env)
+    real_upload = gcs_helper.upload
+
+    def flaky(bucket, path, *args, **kwargs):
+        if path.startswith("raw/") and path.endswith("page-000002.json"):
+            raise ServiceUnavailable("GCS is having a moment")
+        return real_upload(bucket, path, *args, **kwargs)
+
+    mocker.patch("utils.gcs_helper.upload", side_effect=flaky)
+    with pytest.raises(ServiceUnavailable):
+        deliver(env)
+    assert not bq_helper.get_table(f"{env.settings.project}.{dataset}.items").num_rows
+    assert gcs_helper.read(env.settings.bucket, f"state/{ENTITY}.json")[0] is None  # no watermark
+    mocker.stopall()
+
+    assert deliver(env, attempt=2, now=LATER).status == "succeeded"
+    assert_table_matches_truth(env, dataset, catalog)

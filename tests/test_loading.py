@@ -105,6 +105,22 @@ def test_one_run_keeps_the_latest_version_of_a_duplicated_key(env, catalog):
     assert set(loaded) == set(range(1, 21))
 
 
+def test_rows_are_staged_in_size_bounded_parts_and_all_of_them_load(env, catalog, monkeypatch):
+    monkeypatch.setattr("ingestion.stage.PART_BYTES", 1)  # a part closes after every page
+    dataset = setup(env)
+
+    run = sync(env, ENTITY)
+
+    prefix = f"staged/{ENTITY}/{run.run_id}/"
+    parts = gcs_helper.list_paths(env.settings.bucket, prefix)
+    pages_per_part = [{json.loads(line)["_source_object"] for line in
+                       gcs_helper.read(env.settings.bucket, part)[0].splitlines()} for part in parts]
+    assert len(parts) > 1 and all(len(pages) == 1 for pages in pages_per_part)
+    staged = read_lines(env, prefix)
+    assert sorted(r["_seq"] for r in staged) == list(range(1, 21))  # each row once, in run order
+    assert set(rows(env, dataset)) == set(catalog.truth()) and run.records == 20
+
+
 def test_rejects_within_the_limit_are_kept_aside_and_counted(env, catalog):
     dataset = setup(env, records={"path": "data", "max_rejects": 2})
     catalog.broken = {4: {"quantity": "lots"}, 9: {"updated_at": "03/04/2026"}}

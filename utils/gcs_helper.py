@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
@@ -53,3 +56,36 @@ def list_with_metadata(bucket: str, prefix: str) -> list[tuple[str, dict[str, st
 
 def uri(bucket: str, path: str) -> str:
     return f"gs://{bucket}/{path}"
+
+
+class ParallelUploads:
+    """`upload()` calls run in background threads, at most `max_in_flight` at once: a caller that
+    submits more waits for the oldest (so the data held in memory stays bounded, and a failed
+    upload surfaces at the next submit). `wait()` returns once every upload is done or raises
+    the first failure. Leaving the `with` block on an error abandons what has not started."""
+
+    def __init__(self, max_in_flight: int = 8):
+        self.max_in_flight = max_in_flight
+        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="upload")
+        self._pending: deque[Future] = deque()
+
+    def submit(self, bucket: str, path: str, data: bytes | str, content_type: str,
+               metadata: dict[str, str] | None = None) -> None:
+        while len(self._pending) >= self.max_in_flight:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(upload, bucket, path, data, content_type, metadata))
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> ParallelUploads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)

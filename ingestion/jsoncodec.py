@@ -1,0 +1,48 @@
+"""JSON on the hot path (every page parsed, every staged row written): orjson, several times faster
+than the standard library at both ends (`python -m bench` measures it), with the standard library
+kept for what orjson reads differently, so the result never depends on which one ran:
+
+- an integer of 20+ digits: orjson silently turns it into a float, `json` keeps it exact (an id or
+  a BIGNUMERIC must not lose digits), so such a document is read by `json`;
+- NaN/Infinity literals, a byte order mark, lone surrogates: orjson refuses, `json` reads them;
+- writing, values orjson cannot encode (integers beyond 64 bits, lone surrogates) go through
+  `json` with ASCII escapes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+# Every digit becomes "9", every other byte a space: a run of 20 digits is then a plain substring
+# search, ~20 times faster than the regular expression \d{20} on a page of JSON.
+_DIGITS = bytes(ord("9") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
+_TWENTY_DIGITS = b"9" * 20
+
+
+def loads(data: bytes) -> Any:
+    """Parse a JSON document; raises ValueError when it is not valid JSON."""
+    if _TWENTY_DIGITS not in data.translate(_DIGITS):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # let `json` decide, and word the error
+    return json.loads(data)
+
+
+def dumps_lines(values: list[Any]) -> bytes:
+    """`values` as NDJSON, one line each."""
+    try:
+        return b"".join([orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE) for value in values])
+    except TypeError:
+        return b"".join(map(dumps_line, values))
+
+
+def dumps_line(value: Any) -> bytes:
+    """`value` as one line of NDJSON, newline included."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (json.dumps(value, separators=(",", ":")) + "\n").encode()
