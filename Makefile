@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help demo test pytest lint validate fmt deploy deploy-dry-run clean clean-demo
+.PHONY: help demo test pytest lint validate fmt bench deploy deploy-dry-run clean clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -15,6 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $(BENCH_STAMP)
 
 help:
 	@grep -B1 -E '^[a-z-]+:' Makefile | grep -E '^## ' -A1 | grep -vE '^--' | paste - - | sed -E 's/^## (.*)\t([a-z-]+):.*/  make \2\t\1/' | expand -t 24
@@ -29,6 +34,10 @@ test: lint validate pytest
 pytest: $(STAMP)
 	$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+## The suite against dlt on a loopback API, and the performance targets (BENCH_ARGS="--records 20000").
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## Ruff on the Python, shellcheck on deploy/*.sh.
 lint: $(STAMP)

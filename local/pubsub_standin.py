@@ -9,6 +9,7 @@ after which the message is recorded as dead-lettered.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -22,6 +23,33 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from local._rest import google_error, json_response
+
+
+def pubsub_message(data: bytes, message_id: str, publish_time: str | None = None) -> dict:
+    """A message as Pub/Sub stores and pushes it."""
+    return {"data": base64.b64encode(data).decode(), "attributes": {}, "messageId": message_id,
+            "publishTime": publish_time or datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+
+
+def push_envelope(message: dict, subscription: str, attempt: int | None = None) -> dict:
+    """The body of a push delivery (the CloudEvent's data)."""
+    body = {"message": message, "subscription": subscription}
+    if attempt:
+        body["deliveryAttempt"] = attempt
+    return body
+
+
+def push_headers(message: dict, topic: str) -> dict[str, str]:
+    """The binary-mode CloudEvent headers Eventarc sends a gen2 function with a push."""
+    return {
+        "ce-id": message["messageId"],
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": f"//pubsub.googleapis.com/{topic}",
+        "ce-time": message["publishTime"],
+        "Content-Type": "application/json",
+    }
+
 
 _TOPIC = re.compile(r"^/v1/(projects/[^/]+/topics/[^/:]+)$")
 _PUBLISH = re.compile(r"^/v1/(projects/[^/]+/topics/[^/:]+):publish$")
@@ -118,18 +146,10 @@ class PubSubStandIn:
         return json_response({"messageIds": ids})
 
     def _push(self, topic: str, endpoint: str, message: dict, delivery: Delivery) -> None:
-        headers = {
-            "ce-id": message["messageId"],
-            "ce-specversion": "1.0",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "ce-source": f"//pubsub.googleapis.com/{topic}",
-            "ce-time": message["publishTime"],
-            "Content-Type": "application/json",
-        }
+        headers = push_headers(message, topic)
         while delivery.attempts < self.max_attempts and not self._stopped.is_set():
             delivery.attempts += 1
-            envelope = {"message": message, "subscription": delivery.subscription,
-                        "deliveryAttempt": delivery.attempts}
+            envelope = push_envelope(message, delivery.subscription, delivery.attempts)
             try:
                 resp = requests.post(endpoint, data=json.dumps(envelope), headers=headers, timeout=600)
                 if 200 <= resp.status_code < 300:

@@ -15,6 +15,7 @@ import pytest
 
 from ingestion.settings import ROOT, Settings
 from local.demo_api import DemoShopApi
+from local.pubsub_standin import pubsub_message, push_envelope, push_headers
 from local.stack import LocalStack, serve_in_thread
 
 API_KEY = "test-key-not-a-secret"
@@ -110,15 +111,14 @@ def demo_api(demo_secret, monkeypatch):
     served.stop()
 
 
+TOPIC = "projects/local-project/topics/ingest-trigger"
+
+
 def envelope(payload, message_id: str = "1001", raw: bytes | None = None,
              attempt: int | None = None) -> dict:
     data = raw if raw is not None else json.dumps(payload).encode()
-    body = {"message": {"data": base64.b64encode(data).decode(), "messageId": message_id,
-                        "publishTime": "2026-11-20T10:00:00.123456789Z", "attributes": {}},
-            "subscription": "projects/local-project/subscriptions/ingest-trigger-push"}
-    if attempt:
-        body["deliveryAttempt"] = attempt
-    return body
+    message = pubsub_message(data, message_id, "2026-11-20T10:00:00.123456789Z")
+    return push_envelope(message, "projects/local-project/subscriptions/ingest-trigger-push", attempt)
 
 
 @pytest.fixture(scope="session")
@@ -131,13 +131,8 @@ def function_client():
 def deliver(client, payload=None, message_id: str = "1001", raw: bytes | None = None,
             attempt: int | None = None):
     """POST a Pub/Sub push CloudEvent (binary mode, as Eventarc sends it); returns the response."""
-    headers = {
-        "ce-id": message_id, "ce-specversion": "1.0",
-        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "ce-source": "//pubsub.googleapis.com/projects/local-project/topics/ingest-trigger",
-        "Content-Type": "application/json",
-    }
-    return client.post("/", json=envelope(payload, message_id, raw, attempt), headers=headers)
+    body = envelope(payload, message_id, raw, attempt)
+    return client.post("/", json=body, headers=push_headers(body["message"], TOPIC))
 
 
 def published(stack, env) -> list[tuple[str, dict]]:
