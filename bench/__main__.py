@@ -108,10 +108,10 @@ def run_child(what: str, args: dict, env: dict[str, str]) -> dict:
 
 
 class Bench:
-    def __init__(self, workdir: Path, options: argparse.Namespace):
+    def __init__(self, workdir: Path):
         from local.stack import LocalStack
 
-        self.workdir, self.options = workdir, options
+        self.workdir = workdir
         self.key = secrets.token_urlsafe(16)
         self.stack = LocalStack(workdir / "stack").start()
         self.stack.apply_env()
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"latency_ms": options.target_latency_ms}
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         print("Starting the local stack ...", file=sys.stderr, flush=True)
-        bench = Bench(Path(tmp), options)
+        bench = Bench(Path(tmp))
         try:
             bench.setup()
             steps = [("import", lambda: bench.cold_import()),
