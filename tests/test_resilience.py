@@ -3,7 +3,6 @@ real HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -106,8 +105,10 @@ def test_rate_limit_spaces_requests(httpserver):
     entity = make_entity(httpserver, http={"requests_per_second": 10, "max_concurrency": 3},
                          pagination={"total_pages_path": "meta.pages", "page_size": 1})
     assert ids(extract(entity)) == [1, 2, 3, 4, 5, 6]
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.08  # 10 requests/second, even with 3 in flight
+    # 10 requests/second even with 3 in flight: 6 requests span at least 5 intervals. (Single gaps
+    # are not checked: this server handles one request at a time, so a busy machine can delay one
+    # arrival into its successor's; a delay only ever lengthens the span.)
+    assert arrivals[-1] - arrivals[0] >= 0.5
 
 
 def test_conflicts_with_concurrent_writers_are_redelivered_other_bad_requests_are_not():
