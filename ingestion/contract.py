@@ -37,5 +37,14 @@ def _validator(kind: str) -> Draft202012Validator:
 def schema_errors(kind: str, document: Any) -> list[str]:
     """Every violation of schema `kind` as `field.path: message` (empty when valid)."""
     errors = sorted(_validator(kind).iter_errors(document), key=lambda e: list(map(str, e.path)))
-    return [f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {e.message}"
+    return [f"{e.json_path.removeprefix('$.').removeprefix('$') or '(top level)'}: {shorten(e.message)}"
             for e in errors]
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """Messages quote the offending value: keep a bad 1 MB value from becoming a 1 MB error (the
+    middle goes: the end says what is wrong with it)."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]}… [{len(text) - head - tail} characters] …{text[-tail:]}"

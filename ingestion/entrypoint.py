@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import LeaseHeld, PayloadError, is_retryable
 from ingestion.logs import log_context
-from ingestion.payload import SyncRequest, decode_message_data, message_id_of, request_from_envelope
+from ingestion.payload import (
+    ENTITY_NAME,
+    JOB_ID,
+    SyncRequest,
+    decode_message_data,
+    message_id_of,
+    request_from_envelope,
+)
+from ingestion.redact import redact_exception
 from ingestion.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,11 +76,13 @@ def sync_and_decide(request: SyncRequest, settings: Settings, now: datetime | No
     except LeaseHeld as exc:
         log.warning("%s: deferred, Pub/Sub redelivers it: %s", request.entity, exc,
                     extra={"status": "deferred"})
+        redact_exception(exc)
         raise
     except Exception as exc:
         if is_retryable(exc):
             log.exception("%s: sync failed, will be redelivered: %s: %s", request.entity,
                           type(exc).__name__, exc, extra={"status": "retry"})
+            redact_exception(exc)  # the runtime prints it, with its chain, through no filter
             raise
         log.error("%s: sync failed permanently (acknowledged): %s: %s", request.entity,
                   type(exc).__name__, exc, extra={"status": "failed"})
@@ -80,16 +90,25 @@ def sync_and_decide(request: SyncRequest, settings: Settings, now: datetime | No
 
 
 def record_rejected_message(envelope: Any, exc: PayloadError, settings: Settings) -> None:
-    """A failed run row for a message that could not be read, naming its entity if it had one."""
+    """A failed run row for a message that could not be read, naming its entity if it had one. A
+    rejected continuation or parallel part (one naming a `job`) also fails that job, loudly: the
+    job could never finish otherwise, and nothing else would tell."""
     from ingestion.ledger import RunRow
 
     message_id = message_id_of(envelope)
     try:
-        entity = str(decode_message_data(envelope["message"].get("data")).get("entity"))[:200]
+        payload = decode_message_data(envelope["message"].get("data"))
     except Exception:
-        entity = "(unreadable message)"
+        payload = {}
+    entity = str(payload.get("entity", "(unreadable message)"))[:200]
+    job = payload.get("job") if isinstance(payload.get("job"), str) else None
+    if job and not (ENTITY_NAME.fullmatch(entity) and JOB_ID.fullmatch(job)):
+        job = None  # not a name this product writes: no such job to fail
     row = RunRow(run_id=SyncRequest(entity, "", message_id=message_id).run_id, entity=entity,
-                 sync_mode=None, message_id=message_id or None, status="failed",
+                 sync_mode=None, message_id=message_id or None, job_id=job, status="failed",
                  error_class=type(exc).__name__, error_message=str(exc)[:4000],
                  finished_at=datetime.now(UTC))
+    if job:
+        log.error("%s: a follow-up message of job %s was rejected: %s", entity, job, exc)
+        pipeline().fail_job(settings, entity, job, f"{type(exc).__name__}: {exc}")
     pipeline().record_run(row, settings)

@@ -21,6 +21,7 @@ from google.api_core.exceptions import PreconditionFailed
 from ingestion.dates import parse_instant, to_rfc3339
 from ingestion.errors import RetryableError
 from ingestion.extract import Slice
+from ingestion.redact import redact
 from ingestion.windows import Window
 from utils import gcs_helper
 
@@ -52,6 +53,7 @@ class Job:
     finalized: bool = False  # a full snapshot's deletions are applied
     error: str | None = None
     runs: list[str] = field(default_factory=list)
+    yielded: list[dict] = field(default_factory=list)  # claims of backfills it left windows to
     generation: int = 0
 
     def pending(self, chunk: int | None = None) -> list[JobSlice]:
@@ -61,8 +63,9 @@ class Job:
         return json.dumps({
             "job_id": self.job_id, "entity": self.entity, "mode": self.mode, "item": self.item,
             "planned_at": to_rfc3339(self.planned_at), "status": self.status,
-            "rejected": self.rejected, "finalized": self.finalized, "error": self.error,
-            "runs": self.runs,
+            "rejected": self.rejected, "finalized": self.finalized,
+            "error": redact(self.error) if self.error else None,
+            "runs": self.runs, "yielded": self.yielded,
             "slices": [{"item": s.item, "start": to_rfc3339(s.window.start),
                         "end": to_rfc3339(s.window.end), "chunk": s.chunk, "done_by": s.done_by}
                        for s in self.slices],
@@ -76,7 +79,7 @@ class Job:
         return cls(stored["job_id"], stored["entity"], stored["mode"], stored["item"],
                    parse_instant(stored["planned_at"]), slices, stored["status"],
                    stored["rejected"], stored["finalized"], stored["error"], stored["runs"],
-                   generation)
+                   stored.get("yielded", []), generation)
 
 
 def assign_chunks(slices: list[JobSlice], parts: int) -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from google.api_core.exceptions import PreconditionFailed
 from ingestion.config import EntityConfig
 from ingestion.dates import parse_instant, to_rfc3339
 from ingestion.errors import LeaseHeld, RetryableError
+from ingestion.windows import Window
 from utils import gcs_helper
 
 log = logging.getLogger("ingestion.lease")
@@ -40,6 +41,17 @@ class Claim:
         return same_item and self.start < other.end and other.start < self.end
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A live holder's claim, and the kind of run it is (its sync mode; None from an older
+    release, which did not record it)."""
+
+    claim: Claim
+    mode: str | None
+    run_id: str
+    job_id: str
+
+
 @dataclass
 class Lease:
     entity: EntityConfig
@@ -49,22 +61,25 @@ class Lease:
     claims: list[Claim]
     seconds: float
     clock: Callable[[], datetime]
+    mode: str | None = None  # the sync mode of the run: an incremental run yields to backfills
 
     @property
     def path(self) -> str:
         return f"leases/{self.entity.name}.json"
 
     def acquire(self) -> None:
-        """Add our claims, or raise LeaseHeld naming the live holder we overlap."""
+        """Add our claims, or raise LeaseHeld naming the live holders we overlap (all of them, in
+        `holds`, so the caller can work around them)."""
         def add(holders: list[dict]) -> list[dict]:
-            for holder in holders:
-                theirs = Claim(holder["item"], parse_instant(holder["start"]), parse_instant(holder["end"]))
-                if any(theirs.overlaps(mine) for mine in self.claims):
-                    raise LeaseHeld(
-                        f"run {holder['run_id']} (job {holder['job_id']}) is working on "
-                        f"{holder['start']} → {holder['end']}"
-                        f"{'' if holder['item'] == ALL_ITEMS else ' for item ' + holder['item']} "
-                        f"until {holder['expires_at']} at the latest", holder_job=holder["job_id"])
+            blocking = [h for h in holders if any(hold_of(h).claim.overlaps(c) for c in self.claims)]
+            if blocking:
+                first = blocking[0]
+                raise LeaseHeld(
+                    f"run {first['run_id']} (job {first['job_id']}) is working on "
+                    f"{first['start']} → {first['end']}"
+                    f"{'' if first['item'] == ALL_ITEMS else ' for item ' + first['item']} "
+                    f"until {first['expires_at']} at the latest", holder_job=first["job_id"],
+                    holds=[hold_of(h) for h in blocking])
             return holders + self._entries()
 
         self._update(add)
@@ -78,7 +93,7 @@ class Lease:
 
     def _entries(self) -> list[dict]:
         expires = to_rfc3339(self.clock() + timedelta(seconds=self.seconds))
-        return [{"run_id": self.run_id, "job_id": self.job_id, "item": c.item,
+        return [{"run_id": self.run_id, "job_id": self.job_id, "mode": self.mode, "item": c.item,
                  "start": to_rfc3339(c.start), "end": to_rfc3339(c.end), "expires_at": expires}
                 for c in self.claims]
 
@@ -98,14 +113,48 @@ class Lease:
         raise RetryableError(f"could not update the lease after {attempts} concurrent-write retries")
 
 
+def hold_of(holder: dict) -> Hold:
+    claim = Claim(holder["item"], parse_instant(holder["start"]), parse_instant(holder["end"]))
+    return Hold(claim, holder.get("mode"), holder["run_id"], holder["job_id"])
+
+
 def claims_for(slices: list[Any]) -> list[Claim]:
-    """One claim per item: the span from its first pending window to its last."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
+    """Per item, one claim for each run of pending windows without a hole between them (a job
+    narrowed around another run's claim must not claim across it)."""
+    claims: list[Claim] = []
+    by_item: dict[str, list[Any]] = {}
     for piece in slices:
-        key = ALL_ITEMS if piece.item is None else str(piece.item)
-        start, end = spans.get(key, (piece.window.start, piece.window.end))
-        spans[key] = (min(start, piece.window.start), max(end, piece.window.end))
-    return [Claim(item, start, end) for item, (start, end) in spans.items()]
+        by_item.setdefault(ALL_ITEMS if piece.item is None else str(piece.item), []).append(piece)
+    for item, pieces in by_item.items():
+        spans: list[list[datetime]] = []
+        for piece in sorted(pieces, key=lambda p: p.window.start):
+            if spans and piece.window.start <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], piece.window.end)
+            else:
+                spans.append([piece.window.start, piece.window.end])
+        claims += [Claim(item, start, end) for start, end in spans]
+    return claims
+
+
+def unheld(slices: list[Any], holds: list[Hold], whole_only: bool = False) -> list[Any]:
+    """The parts of `slices` that no hold covers, cut at the holds' bounds (same item, or either
+    side covering all items). `whole_only` (windows aligned to export files) keeps only the
+    slices no hold touches: a cut would ask the API for part of a file."""
+    free = []
+    for piece in slices:
+        mine = Claim(ALL_ITEMS if piece.item is None else str(piece.item), piece.window.start,
+                     piece.window.end)
+        blocking = sorted((h.claim for h in holds if h.claim.overlaps(mine)), key=lambda c: c.start)
+        if whole_only and blocking:
+            continue
+        start = piece.window.start
+        for claim in blocking:
+            if claim.start > start:
+                free.append(replace(piece, window=Window(start, claim.start)))
+            start = max(start, claim.end)
+        if start < piece.window.end:
+            free.append(replace(piece, window=Window(start, piece.window.end)))
+    return free
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import functools
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from ingestion.redact import redact_values
 from ingestion.settings import Settings
 from ingestion.tables import TableSpec, ensure_table
 from utils import bq_helper
@@ -88,7 +89,7 @@ def _ensure_runs_table(settings: Settings) -> str:
 
 def append_run(row: RunRow, settings: Settings) -> None:
     table_id = _ensure_runs_table(settings)
-    values = asdict(row)
+    values = redact_values(asdict(row))  # error messages may quote what an API echoed
     names = list(values)
     sql = (f"INSERT INTO `{table_id}` ({', '.join(names)}) "
            f"VALUES ({', '.join('@' + n for n in names)})")

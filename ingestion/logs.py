@@ -13,31 +13,32 @@ import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from urllib.parse import quote
+
+from ingestion import redact
 
 CONTEXT_FIELDS = ("entity", "item", "run_id", "job_id", "message_id", "sync_mode", "status")
 LABELS = ("entity", "run_id", "message_id")  # indexed by Cloud Logging: filter on labels.entity=...
 _context: ContextVar[dict] = ContextVar("log_context", default={})  # noqa: B039 - never mutated
-_SECRETS: set[str] = set()
 _configured = False
+# Cloud Logging refuses entries over 256 KB: every field is capped well below, with a visible marker.
+FIELD_LIMIT = 2_000  # a context value (an entity name, a run id)
+MESSAGE_LIMIT = 32_000
+STACK_LIMIT = 64_000
 
 
 def register_secret(value: str) -> None:
-    """Never let `value` reach a log line (e.g. urllib3 logs retried URLs with their query string,
-    which may hold an API key)."""
-    if len(value) >= 4:
-        _SECRETS.add(value)
+    """Never let `value` leave the process in a text (see ingestion/redact.py)."""
+    redact.register_secret(value)
 
 
 def scrub(content: bytes) -> bytes:
-    """`content` with registered secret values (8+ characters, as is or URL-encoded) replaced by
-    REDACTED: APIs echo query-string tokens back in their next-page links, and raw pages are
-    stored. Shorter values (a username) could collide with real data, so they are left."""
-    for secret in _SECRETS:
-        if len(secret) >= 8:
-            for form in {secret, quote(secret, safe="")}:
-                content = content.replace(form.encode(), b"REDACTED")
-    return content
+    """Raw page bytes with registered secret values masked (ingestion/redact.py)."""
+    return redact.scrub(content)
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… [truncated {len(text) - limit} characters]"
 
 
 @contextlib.contextmanager
@@ -59,38 +60,45 @@ class AddContext(logging.Filter):
 
 
 class RedactSecrets(logging.Filter):
+    """On a logger (urllib3 logs retried URLs with their query strings), for every handler; the
+    formatters below redact their whole output again (stack traces, extras)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            message = record.getMessage()
-            if any(secret in message for secret in _SECRETS):
-                for secret in _SECRETS:
-                    message = message.replace(secret, "REDACTED")
-                record.msg, record.args = message, ()
+        message = record.getMessage()
+        redacted = redact.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"severity": record.levelname, "message": record.getMessage(),
+        message = redact.redact(cap(record.getMessage(), MESSAGE_LIMIT))
+        entry = {"severity": record.levelname, "message": message,
                  "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
                  "logger": record.name,
                  "logging.googleapis.com/sourceLocation": {
                      "file": record.pathname, "line": record.lineno, "function": record.funcName}}
-        entry.update({k: getattr(record, k) for k in CONTEXT_FIELDS if hasattr(record, k)})
+        entry.update({k: cap(str(getattr(record, k)), FIELD_LIMIT)
+                      for k in CONTEXT_FIELDS if hasattr(record, k)})
         labels = {k: str(entry[k]) for k in LABELS if k in entry}
         if labels:
             entry["logging.googleapis.com/labels"] = labels
         if record.exc_info:
-            entry["stack_trace"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+            entry["stack_trace"] = redact.redact(cap(self.formatException(record.exc_info), STACK_LIMIT))
+        return redact.redact(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        context = " ".join(f"{k}={getattr(record, k)}" for k in CONTEXT_FIELDS if hasattr(record, k))
-        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
+        context = " ".join(f"{k}={cap(str(getattr(record, k)), FIELD_LIMIT)}"
+                           for k in CONTEXT_FIELDS if hasattr(record, k))
+        message = cap(record.getMessage(), MESSAGE_LIMIT)
+        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {message}"
         line = f"{line}  [{context}]" if context else line
-        return line + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
+        if record.exc_info:
+            line += "\n" + cap(self.formatException(record.exc_info), STACK_LIMIT)
+        return redact.redact(line)
 
 
 class StdoutHandler(logging.StreamHandler):

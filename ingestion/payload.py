@@ -15,6 +15,10 @@ from ingestion.dates import is_date_only, parse_instant
 from ingestion.errors import PayloadError
 
 MODES = ("incremental", "incremental_window", "historical_full", "replay")
+# The names the payload schema accepts (paths in GCS are built from them).
+ENTITY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+MAX_MESSAGE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ class SyncRequest:
 
 
 def decode_message_data(data: Any) -> dict:
-    """Pub/Sub message `data` (base64 text or bytes) → the JSON object it carries."""
+    """Pub/Sub message `data` (base64 text or bytes) → the JSON object it carries. A trigger
+    message is a few hundred bytes: anything far larger is refused before it is decoded."""
+    size = len(data or b"") * 3 // 4 if isinstance(data, str) else len(data or b"")
+    if size > MAX_MESSAGE_BYTES:
+        raise PayloadError(f"message data is {size} bytes; a trigger message is at most "
+                           f"{MAX_MESSAGE_BYTES} bytes")
     try:
         raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data or b"")
         payload = json.loads(raw)
@@ -82,8 +91,12 @@ def parse_request(payload: dict, message_id: str = "", attempt: int = 1) -> Sync
     if "job" in payload and {"start_date", "end_date", "parallel"} & set(payload):
         raise PayloadError("a job message continues a planned job: it takes no start_date, "
                            "end_date or parallel")
-    if mode == "incremental_window" and start is None:
+    if mode == "incremental_window" and start is None and "job" not in payload:
+        # (a job message continues a plan that already holds the dates)
         raise PayloadError("sync_mode incremental_window needs a start_date")
+    if mode == "replay" and {"job", "item"} & set(payload):
+        raise PayloadError("replay rebuilds from the raw pages of every item in one run: it takes "
+                           "no job or item")
     if start and end and start >= end:
         raise PayloadError(f"start_date {payload['start_date']} is not before end_date "
                            f"{payload['end_date']}")

@@ -14,16 +14,17 @@ import requests
 from ingestion.auth import make_authenticator
 from ingestion.clock import RunClock
 from ingestion.config import EntityConfig, load_entity
+from ingestion.dates import to_rfc3339
 from ingestion.errors import LeaseHeld, is_retryable
 from ingestion.extract import Page
 from ingestion.fetch import Fetcher, open_session, timeouts
-from ingestion.jobs import Job, update_job
-from ingestion.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing
+from ingestion.jobs import TERMINAL, Job, load_job, update_job
+from ingestion.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing, unheld
 from ingestion.ledger import RunRow, append_run
 from ingestion.load import ensure_target_table
 from ingestion.logs import log_context
 from ingestion.payload import SyncRequest, continuation_payload
-from ingestion.plan import finished, open_job
+from ingestion.plan import check_request, finished, open_job
 from ingestion.replay import replay_pages
 from ingestion.settings import Settings
 from ingestion.snapshot import remove_absent_rows
@@ -55,6 +56,8 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
         except Exception as exc:
             row.status, row.error_class = "failed", type(exc).__name__
             row.error_message = str(exc)[:4000]
+            if not is_retryable(exc):  # parallel parts stop; a full snapshot deletes nothing
+                fail_job(settings, request.entity, request.job_id, f"{type(exc).__name__}: {exc}")
             raise
         finally:
             if row.status != "running":
@@ -67,12 +70,13 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
 
 def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: RunRow,
          clock: RunClock, progress: Callable[[Page], None] | None = None) -> None:
+    continued = check_request(entity, request, settings.bucket)  # rejects before any side effect
     target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
     if request.mode == "replay":
         return replay(entity, request, settings, row, target, clock)
     with open_session(entity.http) as session:
         fetcher = functools.cache(lambda: connect(entity, settings, session))
-        job = open_job(entity, request, settings, clock.start, fetcher)
+        job = continued or open_job(entity, request, settings, clock.start, fetcher)
         if reason := finished(job):
             return skip(row, reason)
         if request.parallel:
@@ -83,38 +87,64 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
                 skip(row, f"no window left to sync in job {job.job_id}")
             return None
         lease = Lease(entity, settings.bucket, row.run_id, job.job_id, claims_for(pending),
-                      settings.lease_seconds, clock.now)
-        if not take_lease(lease, request, job, settings, row):
+                      settings.lease_seconds, clock.now, request.mode)
+        job = take_lease(lease, request, job, settings, row)
+        if job is None:
             return None
         with releasing(lease):
-            try:
-                job = run_steps(Step(entity, settings, row, target, fetcher, clock, progress), job,
-                                pending)
-            except Exception as exc:
-                if not is_retryable(exc):  # parallel parts stop; a full snapshot deletes nothing
-                    error = f"{type(exc).__name__}: {exc}"[:1000]
-                    update_job(settings.bucket, job, lambda j: _fail(j, error))
-                raise
+            job = run_steps(Step(entity, settings, row, target, fetcher, clock, progress), job,
+                            job.pending(request.chunk))
     if job.pending(request.chunk):
         return continue_later(job, request, settings, row)
     finish_job(entity, job, settings, row, target, clock)
     return None
 
 
-def take_lease(lease: Lease, request: SyncRequest, job: Job, settings: Settings, row: RunRow) -> bool:
-    """Claim the job's pending windows. When another run holds an overlapping claim, a scheduled
-    incremental run simply exits (that run covers it); anything else is deferred (LeaseHeld is
-    retryable: Pub/Sub redelivers it later), so a backfill is never lost."""
+def take_lease(lease: Lease, request: SyncRequest, job: Job, settings: Settings,
+               row: RunRow) -> Job | None:
+    """Claim the job's pending windows; returns the job to work on, or None when this run has
+    nothing to do. Another run holding an overlapping claim: a backfill or a replay simply waits
+    (LeaseHeld is retryable: Pub/Sub redelivers it later, so it is never lost). An incremental run
+    meeting another incremental run exits (that run covers the same ground); meeting backfills,
+    it takes the part of its range nobody holds, now, instead of waiting a schedule period."""
     try:
         lease.acquire()
-        return True
+        return job
     except LeaseHeld as exc:
-        fresh_incremental = request.mode == "incremental" and not request.job
-        if not fresh_incremental or exc.holder_job == job.job_id:
+        if request.mode != "incremental" or exc.holder_job == job.job_id:
             raise
-        update_job(settings.bucket, job, lambda j: setattr(j, "status", "skipped"))
-        skip(row, f"another run holds the lease: {exc}")
-        return False
+        if any(hold.mode in ("incremental", None) for hold in exc.holds):
+            if request.job:  # a continuation must finish its own job: wait
+                raise
+            update_job(settings.bucket, job, lambda j: setattr(j, "status", "skipped"))
+            skip(row, f"another run holds the lease: {exc}")
+            return None
+        return yield_to_backfills(lease, job, request, settings, exc)
+
+
+def yield_to_backfills(lease: Lease, job: Job, request: SyncRequest, settings: Settings,
+                       held: LeaseHeld) -> Job:
+    """Narrow the job to the parts of its windows that the backfills holding the rest do not
+    claim (they load those), and claim them. The watermark still moves only across contiguous
+    coverage: a stretch loaded past a backfill's hole waits for the backfill to fill it."""
+    pending = job.pending(request.chunk)
+    aligned = bool(lease.entity.step and (lease.entity.date_filter or {}).get("align"))
+    free = unheld(pending, held.holds, whole_only=aligned)
+    if not free:
+        raise held  # everything it would load is being loaded: wait, then continue after it
+    left = [{"item": h.claim.item, "start": to_rfc3339(h.claim.start), "end": to_rfc3339(h.claim.end),
+             "job": h.job_id} for h in held.holds]
+
+    def narrow(j: Job) -> None:
+        j.slices = [s for s in j.slices if s not in pending] + free
+        j.yielded = [*j.yielded, *left]
+
+    job = update_job(settings.bucket, job, narrow)
+    lease.claims = claims_for(free)
+    lease.acquire()  # a newer claim meanwhile: LeaseHeld, redelivered
+    log.info("backfill job(s) %s hold part of this run's range: loading the rest now (%d window(s))",
+             ", ".join(sorted({h.job_id for h in held.holds})), len(free))
+    return job
 
 
 def finish_job(entity: EntityConfig, job: Job, settings: Settings, row: RunRow, target: str,
@@ -174,7 +204,7 @@ def replay(entity: EntityConfig, request: SyncRequest, settings: Settings, row: 
     lease = Lease(entity, settings.bucket, row.run_id, request.job_id,
                   [Claim(ALL_ITEMS, request.start or datetime.min.replace(tzinfo=UTC),
                          request.end or datetime.max.replace(tzinfo=UTC))],
-                  settings.lease_seconds, clock.now)
+                  settings.lease_seconds, clock.now, "replay")
     lease.acquire()
     with releasing(lease):
         pages = replay_pages(entity, settings.bucket, request.start, request.end)
@@ -187,8 +217,22 @@ def skip(row: RunRow, reason: str) -> None:
     log.info("nothing to do: %s", reason)
 
 
-def _fail(job: Job, error: str) -> None:
-    job.status, job.error = "failed", error
+def fail_job(settings: Settings, entity: str, job_id: str, error: str) -> None:
+    """Mark the job failed after a permanent error, if it exists and is not over: no part or
+    continuation of it runs any more, a full snapshot deletes nothing, and `gaps` shows what it
+    left. Failing to is logged, never raised: the run's own error is what gets reported."""
+    def fail(job: Job) -> None:
+        if job.status not in TERMINAL:
+            job.status, job.error = "failed", error[:1000]
+
+    try:
+        job = load_job(settings.bucket, entity, job_id)
+        if job is not None and job.status not in TERMINAL:
+            update_job(settings.bucket, job, fail)
+            log.error("job %s is marked failed: %d slice(s) will not be loaded by it",
+                      job_id, len(job.pending()))
+    except Exception:
+        log.exception("could not mark job %s failed", job_id)
 
 
 def connect(entity: EntityConfig, settings: Settings, session: requests.Session) -> Fetcher:

@@ -17,24 +17,39 @@ from ingestion.state import read_watermark
 from ingestion.windows import plan_windows
 
 
+def check_request(entity: EntityConfig, request: SyncRequest, bucket: str) -> Job | None:
+    """Everything the message asks, checked against the entity (and, for a continuation or a
+    parallel part, against its stored job) before anything is created or written: a rejected
+    message leaves no trace but its run row. Returns the continued job, if any."""
+    if request.item is not None and not entity.fan_out:
+        raise PayloadError(f"{entity.name} has no fan_out: a message cannot name an item")
+    if not request.job:
+        return None
+    job = load_job(bucket, entity.name, request.job)
+    if job is None:
+        raise PermanentError(f"job {request.job} does not exist under gs://{bucket}/jobs/"
+                             f"{entity.name}/: nothing to continue")
+    asked = (request.mode, None if request.item is None else str(request.item))
+    planned = (job.mode, None if job.item is None else str(job.item))
+    if asked != planned:
+        raise PayloadError(f"the message continues job {job.job_id} as sync_mode {asked[0]}"
+                           f"{'' if asked[1] is None else ' item ' + asked[1]}, but that job was "
+                           f"planned as {planned[0]}{'' if planned[1] is None else ' item ' + planned[1]}")
+    if request.chunk is not None and request.chunk not in {s.chunk for s in job.slices}:
+        raise PayloadError(f"job {job.job_id} has no part {request.chunk}")
+    return job
+
+
 def open_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now: datetime,
              fetcher: Callable[[], Fetcher]) -> Job:
-    """The job this delivery works on: the one a continuation names, the one an earlier delivery
-    of the same message planned, or a new plan."""
-    if request.job:
-        job = load_job(settings.bucket, entity.name, request.job)
-        if job is None:
-            raise PermanentError(f"job {request.job} does not exist under gs://{settings.bucket}/jobs/"
-                                 f"{entity.name}/: nothing to continue")
-        return job
+    """The job a new message asks for: the one an earlier delivery of the same message planned,
+    or a new plan."""
     job = load_job(settings.bucket, entity.name, request.job_id)
     return job or create_job(settings.bucket, plan_job(entity, request, settings, now, fetcher))
 
 
 def plan_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now: datetime,
              fetcher: Callable[[], Fetcher]) -> Job:
-    if request.item is not None and not entity.fan_out:
-        raise PayloadError(f"{entity.name} has no fan_out: a message cannot name an item")
     items = [request.item] if request.item is not None else resolve_items(entity, settings, fetcher())
     slices = []
     for item in items:

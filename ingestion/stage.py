@@ -16,6 +16,7 @@ from ingestion.config import EntityConfig
 from ingestion.dates import to_rfc3339
 from ingestion.errors import RecordError
 from ingestion.extract import Page
+from ingestion.redact import redact, redact_values
 from ingestion.rows import RowBuilder, page_rows
 from utils import gcs_helper
 
@@ -72,7 +73,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
             writer.add(rows, page.number)
             if rejects:
                 uploads.submit(bucket, f"{rejects_prefix}/page-{page.number:06d}.jsonl",
-                               jsoncodec.dumps_lines(rejects), NDJSON)
+                               redact(jsoncodec.dumps_lines(rejects).decode()), NDJSON)
             staged.records += len(rows)
             staged.rejects += len(rejects)
             staged.unknown_fields |= rows_of.unknown_keys(page.records)
@@ -134,5 +135,5 @@ def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
     compressed = entity.records.get("compression", "none") != "none"
     content = response.content if compressed else logs.scrub(response.content)
     path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"
-    uploads.submit(bucket, path, content, content_type, metadata=metadata)
+    uploads.submit(bucket, path, content, content_type, metadata=redact_values(metadata))
     return gcs_helper.uri(bucket, path)

@@ -8,6 +8,7 @@ emulators. Everything lives under one working directory; nothing global on the m
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -218,9 +219,12 @@ def local_secrets_file() -> Path:
     return Path(os.environ.get("INGEST_LOCAL_SECRETS", default))
 
 
-def seed_local_secrets(project: str, path: Path) -> list[str]:
+def seed_local_secrets(project: str, path: Path, seeded: Path) -> list[str]:
     """Store each `{"<secret>": {credential JSON}}` of the git-ignored `path` in the Secret Manager
-    stand-in (a new version only when the value changed); returns the secret names."""
+    stand-in, but only when the secret has no version yet or the file's entry changed since it was
+    last seeded (a digest per secret is kept in `seeded`, never the value): the product writes
+    rotated OAuth refresh tokens back as new versions, and re-storing the file's old token on the
+    next start would undo that rotation. Returns the secret names."""
     from google.api_core.exceptions import NotFound
 
     from utils import secret_manager_helper
@@ -228,15 +232,20 @@ def seed_local_secrets(project: str, path: Path) -> list[str]:
     if not path.exists():
         return []
     wanted = json.loads(path.read_text())
+    digests = json.loads(seeded.read_text()) if seeded.exists() else {}
     for name, value in wanted.items():
         text = value if isinstance(value, str) else json.dumps(value)
+        digest = hashlib.sha256(text.encode()).hexdigest()
         secret_manager_helper.create_secret(project, name)
         try:
-            current = secret_manager_helper.access_secret(project, name)
+            secret_manager_helper.access_secret(project, name)
+            stored = True
         except NotFound:  # no version yet
-            current = None
-        if current != text:
+            stored = False
+        if not stored or digests.get(name) != digest:
             secret_manager_helper.add_secret_version(project, name, text)
+            digests[name] = digest
+    seeded.write_text(json.dumps(digests, indent=1))
     return sorted(wanted)
 
 
@@ -247,7 +256,7 @@ def local_session(workdir: Path) -> Iterator[LocalStack]:
     stack = LocalStack(workdir, persistent=True).start()
     try:
         stack.apply_env()
-        seed_local_secrets(stack.project, local_secrets_file())
+        seed_local_secrets(stack.project, local_secrets_file(), workdir / "seeded-secrets.json")
         yield stack
     finally:
         stack.stop()
