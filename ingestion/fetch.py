@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from ingestion.auth import Authenticator
+from ingestion.auth import Authenticator, refused
 from ingestion.httprequest import ApiResponse, HttpRequest
 from ingestion.records import parse_json, read_page
 from utils import requests_api
@@ -72,7 +72,8 @@ class Fetcher:
 
     def send(self, request: HttpRequest) -> requests.Response:
         """The response to `request`, with credentials added to a copy only (never to anything
-        stored or logged). A 401 gets one credential refresh and one more try."""
+        stored or logged). A 401 gets one credential refresh and one more try; a 401/403 to that
+        try is a permanent `AuthError` naming the secret."""
         for attempt in (1, 2):
             sent = request.copy()
             self.auth.apply(sent)
@@ -84,6 +85,8 @@ class Fetcher:
                     headers=sent.headers, timeout=self.timeout, secret_params=self.auth.secret_params,
                     ok_statuses=self.empty_statuses)
             except HttpStatusError as exc:
+                if attempt == 2 and exc.status in (401, 403):
+                    raise refused(self.auth, exc) from None
                 if exc.status != 401 or attempt == 2 or not self.auth.refresh():
                     raise
         raise AssertionError("unreachable")

@@ -71,8 +71,21 @@ def redact(text: str) -> str:
     for form in _known():
         if form in text:
             text = text.replace(form, MASK)
+        text = _mask_cut_tail(text, form)
     for pattern, replacement in _GENERIC:
         text = pattern.sub(replacement, text)
+    return text
+
+
+def _mask_cut_tail(text: str, form: str) -> str:
+    """A text cut to a length before it got here (a body excerpt, a capped message) may end in
+    the first part of a secret: mask that part too."""
+    head = form[:_MIN_TEXT]
+    at = text.find(head, max(0, len(text) - len(form)))
+    while at != -1:
+        if form.startswith(text[at:]):
+            return text[:at] + MASK
+        at = text.find(head, at + 1)
     return text
 
 

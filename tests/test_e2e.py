@@ -179,8 +179,9 @@ def test_api_rejecting_credentials_fails_permanently_without_writing_data(
     assert any("demo_shop/orders" in r.getMessage() and "HTTP 401" in r.getMessage()
                for r in caplog.records)
     [run] = run_rows(env)
-    assert run["status"] == "failed" and run["error_class"] == "HttpStatusError"
+    assert run["status"] == "failed" and run["error_class"] == "AuthError"
     assert "401" in run["error_message"] and run["entity"] == "demo_shop/orders"
+    assert "secret 'demo-shop-api' even after re-reading its latest version" in run["error_message"]
     assert state(env, "demo_shop/orders") is None
     assert table_rows(env, dataset, "orders") == []  # created from the schema JSON, nothing loaded
 

@@ -76,11 +76,10 @@ def test_client_errors_fail_fast_with_status_url_and_body_excerpt(httpserver):
     assert "HTTP 422" in message and "/api/items" in message and "updated_since' is invalid" in message
 
 
-def test_a_401_without_refreshable_credentials_is_permanent(httpserver):
+def test_a_401_without_credentials_to_refresh_is_permanent(httpserver):
     httpserver.expect_request("/api/items").respond_with_data("bad token", status=401)
     with pytest.raises(HttpStatusError) as error:
-        extract(make_entity(httpserver, pagination=SINGLE), {"type": "bearer", "secret": "s"},
-                {"token": "t"})
+        extract(make_entity(httpserver, pagination=SINGLE), {"type": "none"})
     assert error.value.status == 401 and not is_retryable(error.value)
     assert len(httpserver.log) == 1
 

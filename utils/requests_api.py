@@ -1,23 +1,37 @@
 """HTTP adapter over `requests`: one pooled session per run, urllib3 retries, typed failures.
 
-Retries (429, 5xx, connection errors, read timeouts) use urllib3's `Retry`, with exponential backoff,
-jitter and `Retry-After` (seconds or HTTP date), within a bound on the total time spent waiting. What
-is still failing after the retries surfaces as `HttpStatusError` or `TransportError`, so the caller
-decides what is permanent; URLs in messages have secrets stripped.
+Retries (429, 5xx, connection errors, read timeouts, and a connection cut while the body is read)
+use urllib3's `Retry`, with exponential backoff, jitter and `Retry-After` (seconds or HTTP date),
+within a bound on the total time spent waiting. What is still failing after the retries surfaces as
+`HttpStatusError` or `TransportError`, so the caller decides what is permanent; URLs in messages have
+secrets stripped.
 """
 
 from __future__ import annotations
 
+import gzip
+import logging
 import time
+import zlib
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# What reading a body can raise when the connection breaks (requests' wrappers of urllib3's
+# IncompleteRead/ProtocolError, DecodeError and read timeouts; urllib3's own; the stdlib gzip's).
+BODY_ERRORS = (requests.RequestException, Urllib3Error, EOFError, gzip.BadGzipFile, zlib.error)
+log = logging.getLogger("utils.requests_api")
+# The retry state of the request this thread is sending, after its body broke off: the next
+# attempt resumes from it, so one request has one retry count and one wait budget.
+_resumed: ContextVar[Retry | None] = ContextVar("resumed_retry", default=None)
 
 
 class HttpStatusError(Exception):
@@ -59,6 +73,20 @@ class BoundedRetry(Retry):
             time.sleep(delay)
 
 
+class ResumingAdapter(HTTPAdapter):
+    """An `HTTPAdapter` whose urllib3 retries start from `_resumed` when `send` sets it (requests
+    has no per-request retry argument), else from the session's `Retry`."""
+
+    @property
+    def max_retries(self) -> Retry:
+        resumed = _resumed.get()
+        return self._max_retries if resumed is None else resumed
+
+    @max_retries.setter
+    def max_retries(self, value: Retry) -> None:
+        self._max_retries = value
+
+
 def new_session(
     max_retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 60, pool_size: int = 10,
     max_wait: float = 300.0,
@@ -77,7 +105,7 @@ def new_session(
         raise_on_status=False,
         max_wait=max_wait,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    adapter = ResumingAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -108,16 +136,57 @@ def send(
     data: Any = None,
     ok_statuses: Iterable[int] = (),
 ) -> requests.Response:
-    """One request (with the session's retries); raises on anything but a 2xx or `ok_statuses`."""
-    try:
-        resp = session.request(method, url, params=params, json=json, data=data, headers=headers,
-                               timeout=timeout)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransportError(f"{type(exc).__name__} calling {redact_url(url, secret_params)}") from None
-    except RetryBudgetExceeded as exc:
-        raise TransportError(f"gave up on {redact_url(url, secret_params)}: {exc}") from None
+    """One request, with the session's retries (the body's read included); raises on anything but
+    a 2xx or `ok_statuses`."""
+    where = redact_url(url, secret_params)
+    resumed: Retry | None = None
+    while True:
+        token = _resumed.set(resumed)
+        try:
+            resp = session.request(method, url, params=params, json=json, data=data, headers=headers,
+                                   timeout=timeout, stream=True)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransportError(f"{type(exc).__name__} calling {where}") from None
+        except RetryBudgetExceeded as exc:
+            raise TransportError(f"gave up on {where}: {exc}") from None
+        finally:
+            _resumed.reset(token)
+        try:
+            read_body(resp)
+            break
+        except BODY_ERRORS as exc:
+            resp.close()
+            resumed = retry_after_cut(resp, session, method, where, exc)
     if not resp.ok and resp.status_code not in ok_statuses:
         raise HttpStatusError(
             resp.status_code, redact_url(resp.url, secret_params), resp.text[:300].strip()
         )
     return resp
+
+
+def read_body(resp: requests.Response) -> None:
+    """Read the whole body now, inside the retry loop. A gzip body is decoded by the stdlib, which
+    checks the stream's end marker: urllib3's streaming decoder takes a stream cut short (say, a
+    close-delimited body) for a complete one."""
+    if resp.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "x-gzip"):
+        # requests has no public setter; `content` returns `_content` once it is set
+        resp._content = gzip.decompress(resp.raw.read(decode_content=False))
+    resp.content  # noqa: B018 - reads and keeps the body
+
+
+def retry_after_cut(resp: requests.Response, session: requests.Session, method: str, where: str,
+                    exc: Exception) -> Retry:
+    """The retry state to resume the request with after its body broke off, once its backoff is
+    waited: `resp`'s own (which counts the retries it took to get the headers) counting one more
+    read error. `TransportError` when the retries or the wait budget are spent."""
+    state = resp.raw.retries or session.get_adapter(resp.url).max_retries
+    cause = f"{type(exc).__name__} reading the body from {where}"
+    try:
+        state = state.increment(method, where, error=ProtocolError(cause, exc))
+        log.warning("retrying (%s retries left): %s", state.total, cause)
+        state.sleep()
+    except (MaxRetryError, ProtocolError):
+        raise TransportError(f"{cause}, after {len(state.history) + 1} attempts") from None
+    except RetryBudgetExceeded as budget:
+        raise TransportError(f"gave up on {where}: {budget}") from None
+    return state
