@@ -47,9 +47,8 @@ class RecordError(PermanentError):
 class LeaseHeld(RetryableError):
     """Another run holds the lease on an overlapping window: defer (Pub/Sub redelivers later)."""
 
-    def __init__(self, message: str, holder_job: str | None = None, holds: list | None = None):
+    def __init__(self, message: str, holds: list | None = None):
         super().__init__(message)
-        self.holder_job = holder_job
         self.holds = holds or []  # every overlapping live claim (ingestion.lease.Hold)
 
 

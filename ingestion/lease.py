@@ -78,8 +78,7 @@ class Lease:
                     f"run {first['run_id']} (job {first['job_id']}) is working on "
                     f"{first['start']} → {first['end']}"
                     f"{'' if first['item'] == ALL_ITEMS else ' for item ' + first['item']} "
-                    f"until {first['expires_at']} at the latest", holder_job=first["job_id"],
-                    holds=[hold_of(h) for h in blocking])
+                    f"until {first['expires_at']} at the latest", holds=[hold_of(h) for h in blocking])
             return holders + self._entries()
 
         self._update(add)

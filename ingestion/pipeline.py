@@ -111,8 +111,8 @@ def take_lease(lease: Lease, request: SyncRequest, job: Job, settings: Settings,
         lease.acquire()
         return job
     except LeaseHeld as exc:
-        if request.mode != "incremental" or exc.holder_job == job.job_id:
-            raise
+        if request.mode != "incremental" or any(h.job_id == job.job_id for h in exc.holds):
+            raise  # (another delivery of this very job: wait for it)
         if any(hold.mode in ("incremental", None) for hold in exc.holds):
             if request.job:  # a continuation must finish its own job: wait
                 raise
