@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 parse_args "$@"
 validate_configs
-export CONFIGS_VALIDATED=1
+check_config_env  # before infra.sh: a deploy that would fail at function.sh changes nothing
+export CONFIGS_VALIDATED=1 CONFIG_ENV
 "$DEPLOY_DIR/infra.sh" "$@"
 "$DEPLOY_DIR/function.sh" "$@"
 "$DEPLOY_DIR/schedules.sh" "$@"

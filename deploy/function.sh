@@ -21,9 +21,11 @@ package() {
   du -sh "$BUNDLE" | cut -f1 | sed 's/^/bundle size: /'
 }
 
-# YAML, one quoted value per line: values may hold commas, which --set-env-vars would split on.
+# YAML, one quoted value per line: values may hold commas, which --set-env-vars would split on. Then
+# the variables the configs' ${NAME} references read, as set here (check_config_env).
 env_file() {
-  cat <<EOF
+  local fixed name value
+  fixed=$(cat <<EOF
 GOOGLE_CLOUD_PROJECT: "$PROJECT"
 INGEST_BUCKET: "$BUCKET"
 INGEST_META_DATASET: "$META_DATASET"
@@ -33,6 +35,16 @@ INGEST_TIME_BUDGET_SECONDS: "$TIME_BUDGET_SECONDS"
 INGEST_LOG_FORMAT: "json"
 INGEST_LOG_LEVEL: "$LOG_LEVEL"
 EOF
+  )
+  printf '%s\n' "$fixed"
+  while IFS=$'\t' read -r -u 3 name _; do
+    [[ -n $name && -n ${!name:-} ]] || continue
+    [[ $'\n'$fixed == *$'\n'"$name: "* ]] && continue  # set by the deploy itself
+    value=${!name}
+    value=${value//\\/\\\\}
+    value=${value//\"/\\\"}
+    printf '%s: "%s"\n' "$name" "${value//$'\n'/\\n}"
+  done 3<<<"$CONFIG_ENV"
 }
 
 deploy_function() {
@@ -80,6 +92,7 @@ configure_redelivery() {
 main() {
   parse_args "$@"
   validate_configs
+  check_config_env
   package
   deploy_function
   configure_redelivery

@@ -84,6 +84,28 @@ manifest() {
   (cd "$ROOT" && "$PYTHON" -m ingestion manifest "$@")
 }
 
+# The variables the configs' ${NAME} references read (`manifest env`): each one set here goes into
+# the function's environment (function.sh), and a deploy without a required one (no default) stops
+# before changing anything, naming it and the configs that read it.
+check_config_env() {
+  [[ ${CONFIGS_VALIDATED:-0} == 1 && -n ${CONFIG_ENV+set} ]] && return 0  # deploy.sh already did
+  say "Environment variables the configs read"
+  CONFIG_ENV=$(manifest env)
+  local name need files missing=0
+  while IFS=$'\t' read -r -u 3 name need files; do
+    [[ -n $name ]] || continue
+    if [[ -n ${!name:-} ]]; then
+      echo "$name: passed to the function ($files)"
+    elif [[ $need == required ]]; then
+      echo "deploy: $name is not set (read by $files, which has no default for it)" >&2
+      missing=1
+    else
+      echo "$name: not set, the default in $files applies"
+    fi
+  done 3<<<"$CONFIG_ENV"
+  ((missing == 0)) || die "set the variables above: the deployed function reads them from its environment"
+}
+
 validate_configs() {
   [[ ${CONFIGS_VALIDATED:-0} == 1 ]] && return 0  # deploy.sh already did, for all three steps
   say "Validating every config and schema"

@@ -3,28 +3,39 @@
     validate   every config and BigQuery schema JSON (exit 1 on any problem, naming file and field)
     run        one sync in-process: against the local stack (--local) or wherever the environment
                points (real GCP through application default credentials)
-    publish    send a validated trigger message with google-cloud-pubsub, print the gcloud equivalent
+    publish    send a validated trigger message with google-cloud-pubsub, print the gcloud equivalent;
+               --local: have the function on the local stack process it, print its runs
     scaffold   propose config + schema JSON from a sample API response (file or URL)
-    gaps       list the windows never loaded; --publish sends the backfills
-    manifest   what the configs ask of a project (datasets, secrets, schedules): read by deploy/
+    gaps       list the windows never loaded; --publish sends the backfills (--local: local stack)
+    manifest   what the configs ask of a project (datasets, secrets, schedules, env): read by deploy/
+
+Errors are one line each on stderr, `ERROR <entity>: <cause>`, with a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shlex
 import sys
 import uuid
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingestion.config import config_files, load_entity, validate_all
-from ingestion.errors import ConfigError, PayloadError
+from ingestion.envrefs import ALL_FIELDS, API_FIELDS, scan
+from ingestion.errors import ConfigError, IngestError, PayloadError
 from ingestion.manifest import SCHEDULE_PREFIX
+from ingestion.redact import redact
 from ingestion.settings import ROOT, Settings
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 
 def config_dir() -> Path:
@@ -36,22 +47,56 @@ def schema_dir() -> Path:
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"ERROR {message}", file=sys.stderr)
+    print(f"ERROR {redact(message)}", file=sys.stderr)
     return code
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one line: ours say what went wrong; anything else is named by its type."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, IngestError) else f"{type(exc).__name__}: {text}"
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[LocalStack]:
+    """The persistent local stack of `make demo` (.local/demo), the environment pointed at it."""
+    from local.session import demo_workdir
+    from local.stack import local_session
+
+    workdir = demo_workdir()
+    print(f"Starting the local stack in {workdir} ...", file=sys.stderr, flush=True)
+    with local_session(workdir) as stack:
+        yield stack
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = validate_all(args.config_dir, args.schema_dir)
     for problem in problems.values():
         print(f"ERROR {problem}", file=sys.stderr)
+    warnings = unset_warnings(args.config_dir)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     count = len(config_files(args.config_dir))
-    print(f"{count} entity config(s) checked, {len(problems)} problem(s)")
+    print(f"{count} entity config(s) checked, {len(problems)} problem(s)"
+          + (f", {len(warnings)} warning(s)" if warnings else ""))
     return 1 if problems else 0
 
 
-def message_from(args: argparse.Namespace) -> dict:
+def unset_warnings(directory: Path) -> list[str]:
+    """One `WARNING <file>: ${NAME} is not set (...)` per variable a file reads and this machine
+    lacks: a workstation need not have the deployment's values."""
+    fields: dict[tuple[Path, str], list[str]] = {}
+    for ref in scan(directory):
+        if ref.missing:
+            fields.setdefault((ref.file, ref.name), []).append(ref.field)
+    return [f"WARNING {file}: ${{{name}}} is not set ({', '.join(dict.fromkeys(used))}; checked "
+            f"with a placeholder: `run`, the function and the deploy need it)"
+            for (file, name), used in fields.items()]
+
+
+def message_from(args: argparse.Namespace, allow_unset: Collection[str] = ()) -> dict:
     """The trigger message the arguments describe, validated as the function would (the entity
-    must have a valid config here too)."""
+    must have a valid config here too; `allow_unset`: see `load_entity`)."""
     from ingestion.payload import parse_request
 
     message: dict = {"entity": args.entity, "sync_mode": args.mode}
@@ -60,7 +105,7 @@ def message_from(args: argparse.Namespace) -> dict:
         if value is not None:
             message[key] = value
     parse_request(message)
-    load_entity(args.entity, config_dir(), schema_dir())
+    load_entity(args.entity, config_dir(), schema_dir(), allow_unset)
     return message
 
 
@@ -72,11 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(f"{args.entity}: {exc}")
     if not args.local:
         return run_message(message)
-    from local.stack import local_session
-
-    workdir = Path(os.environ.get("INGEST_DEMO_DIR", ROOT / ".local/demo")).resolve()
-    print(f"Starting the local stack in {workdir} ...", file=sys.stderr, flush=True)
-    with local_session(workdir):
+    with local_stack():
         return run_message(message)
 
 
@@ -101,7 +142,8 @@ def run_message(message: dict, settings: Settings | None = None) -> int:
                                         message_id=request.message_id)
             runs.append(run_sync(request, settings, progress=progress))
     except Exception as exc:
-        return fail(f"{request.entity}: sync failed: {type(exc).__name__}: {exc}", code=1)
+        return fail(f"{request.entity}: sync failed: {type(exc).__name__}: {' '.join(str(exc).split())}",
+                    code=1)
     finally:
         progress.finish()
     entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
@@ -115,14 +157,19 @@ def run_message(message: dict, settings: Settings | None = None) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    try:
-        message = message_from(args)
+    try:  # the config's ${NAME}s are the function's business: its environment has them, not this one
+        message = message_from(args, ALL_FIELDS)
     except (PayloadError, ConfigError) as exc:
         return fail(f"{args.entity}: {exc}")
+    topic = args.topic or os.environ.get("INGEST_TRIGGER_TOPIC", Settings.trigger_topic)
+    if args.local:
+        if args.project or args.print_only:
+            return fail(f"{args.entity}: --local publishes to the local stack: no --project, --print-only")
+        with local_stack() as stack:
+            return process_locally(args.entity, stack, topic, [message])
     project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
     if not project:
-        return fail("no project: pass --project or set GOOGLE_CLOUD_PROJECT")
-    topic = args.topic or os.environ.get("INGEST_TRIGGER_TOPIC", Settings.trigger_topic)
+        return fail(f"{args.entity}: no project: pass --project or set GOOGLE_CLOUD_PROJECT")
     body = json.dumps(message, separators=(",", ":"))
     print("equivalent: " + shlex.join(["gcloud", "pubsub", "topics", "publish", topic,
                                         "--project", project, "--message", body]))
@@ -133,6 +180,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
     message_id = pubsub_helper.publish_json(project, topic, message)
     print(f"published message {message_id} to projects/{project}/topics/{topic}: {body}")
     return 0
+
+
+def process_locally(subject: str, stack: LocalStack, topic: str, messages: list[dict]) -> int:
+    """Have the function on the local stack process `messages` and all they lead to; exit 0 when
+    no run of theirs ended in failure."""
+    from local import session
+
+    session.serve_topic(stack, topic)
+    problem = session.process(stack, topic, messages)
+    return fail(f"{subject}: {problem}", code=1) if problem else 0
 
 
 def cmd_scaffold(args: argparse.Namespace) -> int:
@@ -188,21 +245,38 @@ def read_sample(sample: str, headers: dict[str, str]) -> object:
 
 def cmd_gaps(args: argparse.Namespace) -> int:
     """List the windows never loaded; with --publish, send one backfill message per gap."""
-    from datetime import UTC, datetime
+    if not args.local:
+        return report_gaps(args, None)
+    with local_stack() as stack:
+        return report_gaps(args, stack)
 
-    from ingestion.gaps import find_gaps, publish_gaps, total
+
+def report_gaps(args: argparse.Namespace, stack: LocalStack | None) -> int:
+    """Every entity named (default: all), each on its own: one that cannot be read is an ERROR
+    line, the others are still listed. Reading gaps calls no API: `${NAME}`s only API calls use
+    may be unset here."""
+    from ingestion.gaps import publish_gaps, survey, total
 
     settings = Settings.from_env()
-    names = args.entity or list(config_files(settings.config_dir))
-    gaps = [gap for name in names for gap in find_gaps(
-        load_entity(name, settings.config_dir, settings.schema_dir), settings, datetime.now(UTC))]
-    for gap in gaps:
-        print(gap)
-    print(f"{len(gaps)} gap(s), {total(gaps)} in all")
-    if args.publish and gaps:
+    names, gaps, errors = args.entity or list(config_files(settings.config_dir)), [], 0
+    for name in names:
+        try:
+            found = survey(load_entity(name, settings.config_dir, settings.schema_dir, API_FIELDS),
+                           settings)
+        except Exception as exc:
+            errors += 1
+            fail(f"{name}: {describe(exc)}")
+            continue
+        for line in found.lines():
+            print(line, flush=True)
+        gaps += found.gaps
+    print(f"{len(gaps)} gap(s), {total(gaps)} in all", flush=True)
+    if args.publish and gaps and stack is not None:
+        errors += process_locally("gaps", stack, settings.trigger_topic, [g.message() for g in gaps])
+    elif args.publish and gaps:
         ids = publish_gaps(gaps, settings)
         print(f"published {len(ids)} backfill message(s) to {settings.trigger_topic}")
-    return 0
+    return 1 if errors else 0
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -248,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--project", help="default: $GOOGLE_CLOUD_PROJECT")
     publish.add_argument("--topic", help="default: $INGEST_TRIGGER_TOPIC or ingest-trigger")
     publish.add_argument("--print-only", action="store_true", help="only print the gcloud command")
+    publish.add_argument("--local", action="store_true",
+                         help="publish on the local stack of `make demo` (.local/demo), have the "
+                              "function process it and everything it leads to, print the runs")
     publish.set_defaults(func=cmd_publish)
 
     scaffold = sub.add_parser("scaffold", help="propose config + schema JSON from a sample response")
@@ -265,11 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
                                        "--publish sends the backfill messages for exactly those")
     gaps.add_argument("entity", nargs="*", help="<source>/<entity> (default: every config)")
     gaps.add_argument("--publish", action="store_true")
+    gaps.add_argument("--local", action="store_true",
+                      help="read the state of the local stack of `make demo`; with --publish, have "
+                           "the function there process the backfills and print their runs")
     gaps.set_defaults(func=cmd_gaps)
 
-    manifest = sub.add_parser("manifest", help="datasets, secrets or schedules the configs need "
-                                               "(tab-separated; read by deploy/)")
-    manifest.add_argument("kind", choices=["datasets", "secrets", "schedules"])
+    manifest = sub.add_parser("manifest", help="datasets, secrets, schedules or environment "
+                                               "variables the configs need (tab-separated; read by "
+                                               "deploy/)")
+    manifest.add_argument("kind", choices=["datasets", "secrets", "schedules", "env"])
     manifest.add_argument("--prefix", default=SCHEDULE_PREFIX, help="Cloud Scheduler job id prefix")
     manifest.set_defaults(func=cmd_manifest)
     return parser
@@ -277,4 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:  # one line naming what failed, never a traceback
+        subject = args.entity if isinstance(getattr(args, "entity", None), str) else args.command
+        return fail(f"{subject}: {describe(exc)}", code=1)

@@ -8,8 +8,7 @@ schema in the `bq` CLI format. The JSON Schemas under `ingestion/schemas/` are t
 from __future__ import annotations
 
 import json
-import os
-import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 
 from ingestion.contract import schema_errors
 from ingestion.dates import parse_duration, parse_instant
+from ingestion.envrefs import ALL_FIELDS, expand, has_key
 from ingestion.errors import ConfigError, PayloadError
 from ingestion.httprequest import placeholders_in
 
 SOURCE_FILE = "_source.json"
-_ENV_REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
 NESTED_TYPES = {"RECORD", "STRUCT"}
 # Columns the loader adds to every target table; a schema JSON may not define them itself.
@@ -42,19 +41,6 @@ SOFT_DELETE_COLUMNS = [
      "description": "When the snapshot that missed this row finished."},
 ]
 RESERVED_COLUMNS = {c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN, *SOFT_DELETE_COLUMNS]} | {"_seq"}
-
-
-def expand_env(text: str, path: Path) -> str:
-    """Replace `${NAME}` / `${NAME:-default}` with the environment variable NAME (e.g. a
-    per-environment API host)."""
-    def value(match: re.Match) -> str:
-        if match[1] in os.environ:
-            return os.environ[match[1]]
-        if match[2] is not None:
-            return match[2]
-        raise ConfigError(f"{path}: base_url uses ${{{match[1]}}}, which is not set")
-
-    return _ENV_REF.sub(value, text)
 
 
 def _read_json(path: Path) -> Any:
@@ -193,13 +179,16 @@ def config_files(config_dir: Path) -> dict[str, Path]:
     }
 
 
-def load_entity(name: str, config_dir: Path, schema_dir: Path) -> EntityConfig:
+def load_entity(name: str, config_dir: Path, schema_dir: Path,
+                allow_unset: Collection[str] = ()) -> EntityConfig:
     """Load, validate and cross-check one entity. `name` must be one of `config_files()`: a message
-    can only pick among the configs that exist, never point at a path."""
+    can only pick among the configs that exist, never point at a path. `${NAME}` references are
+    expanded (see ingestion/envrefs.py); an unset one is a ConfigError unless its top-level key is
+    in `allow_unset` (commands that call no API: `envrefs.API_FIELDS` or `ALL_FIELDS`)."""
     path = config_files(config_dir).get(name)
     if path is None:
         raise PayloadError(f"unknown entity {name!r}: there is no config/{name}.json")
-    return _load(name, path, schema_dir / f"{name}.json")
+    return _load(name, path, schema_dir / f"{name}.json", allow_unset)
 
 
 def _check(kind: str, document: Any, path: Path, context: str = "") -> None:
@@ -208,7 +197,7 @@ def _check(kind: str, document: Any, path: Path, context: str = "") -> None:
         raise ConfigError(f"{path}{context}: " + "; ".join(problems))
 
 
-def _load(name: str, path: Path, schema_path: Path) -> EntityConfig:
+def _load(name: str, path: Path, schema_path: Path, allow_unset: Collection[str]) -> EntityConfig:
     entity = _read_json(path)
     _check("entity", entity, path)
     source_path = path.parent / SOURCE_FILE
@@ -217,10 +206,7 @@ def _load(name: str, path: Path, schema_path: Path) -> EntityConfig:
         source = _read_json(source_path)
         _check("source", source, source_path)
     spec = deep_merge(source, entity)
-    if "base_url" in spec:
-        spec["base_url"] = expand_env(spec["base_url"], path)
-    if "token_url" in spec.get("auth", {}):
-        spec["auth"]["token_url"] = expand_env(spec["auth"]["token_url"], path)
+    expand(spec, lambda keys: path if has_key(entity, keys) else source_path, allow_unset)
     spec.setdefault("target", {}).setdefault("table", path.stem)
     spec.pop("$schema", None)
     _check("resolved", spec, path, f" (merged with {SOURCE_FILE})")
@@ -305,7 +291,8 @@ def placeholder_problems(spec: dict) -> list[str]:
 
 
 def validate_all(config_dir: Path, schema_dir: Path) -> dict[str, str]:
-    """Validate every config (and orphan schema) under the two folders: `file → problem`."""
+    """Validate every config (and orphan schema) under the two folders: `file → problem`. A
+    `${NAME}` that is not set here is checked with a placeholder (`envrefs.scan` lists them)."""
     problems: dict[str, str] = {}
     for source_path in sorted(config_dir.glob(f"*/{SOURCE_FILE}")):
         try:
@@ -315,7 +302,7 @@ def validate_all(config_dir: Path, schema_dir: Path) -> dict[str, str]:
     names = config_files(config_dir)
     for name in names:
         try:
-            load_entity(name, config_dir, schema_dir)
+            load_entity(name, config_dir, schema_dir, ALL_FIELDS)
         except ConfigError as exc:
             problems[str(names[name])] = str(exc)
     for schema_path in sorted(schema_dir.glob("*/*.json")):

@@ -6,7 +6,7 @@ hours"). The stretch after the last loaded window is not a gap: the next increme
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ingestion.config import EntityConfig
@@ -36,22 +36,40 @@ class Gap:
                 f"{to_rfc3339(self.window.end)} ({self.window.end - self.window.start})")
 
 
-def find_gaps(entity: EntityConfig, settings: Settings, now: datetime) -> list[Gap]:
-    """Holes between the start date and the last loaded window, widened to whole date-filter
-    steps (an hourly export is fetched by the hour). An entity never loaded is one big gap."""
-    limit = now - entity.availability_lag
-    states = item_states(entity, settings.bucket)
-    if not any(s.covered for s in states.values()):
-        never = not entity.fan_out and entity.start_date < limit  # fan-out: items unknown yet
-        return [Gap(entity.name, None, Window(entity.start_date, limit))] if never else []
-    gaps = []
-    for item, state in states.items():
+@dataclass(frozen=True)
+class Survey:
+    """What `gaps` says about one entity: its holes, or that it was never loaded (no holes: the
+    next incremental run loads it from its start date)."""
+
+    entity: EntityConfig
+    gaps: list[Gap]
+    loaded: bool
+
+    def lines(self) -> list[str]:
+        if not self.loaded:
+            return [f"{self.entity.name}: never loaded (the next incremental run loads it from "
+                    f"{to_rfc3339(self.entity.start_date)})"]
+        return [str(gap) for gap in self.gaps]
+
+
+def survey(entity: EntityConfig, settings: Settings) -> Survey:
+    """Holes between the start date and the last loaded window, per fan-out item, widened to whole
+    date-filter steps (an hourly export is fetched by the hour). What follows the last loaded
+    window is no hole, and neither is an entity (or item) never loaded: incremental runs take it."""
+    gaps, loaded = [], False
+    for item, state in item_states(entity, settings.bucket).items():
         loaded_from = entity.start_date
         for window in coalesce(state.covered):
+            loaded = True
             if window.start > loaded_from:
                 gaps.append(Gap(entity.name, item, widen(entity, Window(loaded_from, window.start))))
             loaded_from = max(loaded_from, window.end)
-    return gaps
+    return Survey(entity, gaps, loaded)
+
+
+def find_gaps(entity: EntityConfig, settings: Settings) -> list[Gap]:
+    """The holes of `survey` (every hole lies before a loaded window: none reaches the future)."""
+    return survey(entity, settings).gaps
 
 
 def widen(entity: EntityConfig, window: Window) -> Window:

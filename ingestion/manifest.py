@@ -1,4 +1,5 @@
-"""What the configs ask of a Google Cloud project: datasets, secrets and Cloud Scheduler jobs.
+"""What the configs ask of a Google Cloud project: datasets, secrets, Cloud Scheduler jobs, and the
+environment variables their `${NAME}` references read.
 
 deploy/*.sh reads these (`python -m ingestion manifest <kind>`, one tab-separated line each), so
 dropping in a config and re-running the deploy creates its dataset, its secret placeholder and its
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ingestion.auth import AUTHENTICATORS
 from ingestion.config import EntityConfig, config_files, load_entity
+from ingestion.envrefs import ALL_FIELDS, scan
 from ingestion.errors import ConfigError
 from ingestion.payload import parse_request
 
@@ -33,7 +35,8 @@ class Schedule:
 
 
 def load_all(config_dir: Path, schema_dir: Path) -> list[EntityConfig]:
-    return [load_entity(name, config_dir, schema_dir) for name in config_files(config_dir)]
+    """Every entity; `${NAME}` values are not needed here (the deploy checks them: `env_lines`)."""
+    return [load_entity(name, config_dir, schema_dir, ALL_FIELDS) for name in config_files(config_dir)]
 
 
 def datasets(entities: list[EntityConfig]) -> list[str]:
@@ -71,7 +74,21 @@ def schedules(entities: list[EntityConfig], prefix: str = SCHEDULE_PREFIX) -> li
     return list(found.values())
 
 
+def env_lines(config_dir: Path) -> list[str]:
+    """`NAME<TAB>required|optional<TAB>config files` per variable the configs read: the function
+    needs every required one (no default) in its environment; an optional one overrides a default."""
+    found: dict[str, tuple[bool, dict[str, None]]] = {}
+    for ref in scan(config_dir):
+        required, files = found.get(ref.name, (False, {}))
+        files[f"config/{ref.file.parent.name}/{ref.file.name}"] = None
+        found[ref.name] = (required or ref.default is None, files)
+    return [f"{name}\t{'required' if required else 'optional'}\t{','.join(files)}"
+            for name, (required, files) in sorted(found.items())]
+
+
 def lines(kind: str, config_dir: Path, schema_dir: Path, prefix: str = SCHEDULE_PREFIX) -> list[str]:
+    if kind == "env":
+        return env_lines(config_dir)
     entities = load_all(config_dir, schema_dir)
     if kind == "datasets":
         return datasets(entities)

@@ -10,19 +10,18 @@ stops everything it started, also on failure or Ctrl-C. Data persists under .loc
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion.config import config_files, load_entity
-from ingestion.settings import ROOT, Settings
+from ingestion.settings import Settings
+from local import session
 from local.demo_api import DemoShopApi
-from local.stack import LocalStack, free_port, serve_in_thread, wait_http
+from local.stack import LocalStack, serve_in_thread
 
 SOURCE = "demo_shop"
 SECRET = "demo-shop-api"
@@ -31,22 +30,6 @@ TOPIC = "ingest-trigger"
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def start_function(stack: LocalStack, extra_env: dict[str, str]) -> str:
-    """functions/main.py under functions-framework, as Cloud Functions runs it; returns its URL."""
-    port = free_port()
-    env = {**os.environ, **stack.env, **extra_env, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "functions-framework"), "--target", "ingest",
-         "--source", str(ROOT / "functions/main.py"), "--signature-type", "cloudevent",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, start_new_session=True,
-    )
-    stack.procs.append(proc)  # stopped with the rest of the stack
-    url = f"http://127.0.0.1:{port}/"
-    wait_http(url, "functions-framework", proc)
-    return url
 
 
 def seed_secret(project: str) -> str:
@@ -80,20 +63,12 @@ def table_counts(settings: Settings, entities: list[str]) -> dict[str, int]:
     return counts
 
 
-def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
+def print_runs(settings: Settings, message_ids: list[str]) -> list[dict]:
     """The ledger rows of this demo's messages, printed."""
-    from utils import bq_helper
-
-    runs = [dict(row.items()) for row in bq_helper.query(
-        f"SELECT entity, status, pages, records, rows_merged, watermark, error_message "
-        f"FROM `{settings.project}.{settings.meta_dataset}.runs` "
-        f"WHERE message_id IN UNNEST(@ids) ORDER BY entity, finished_at", {"ids": message_ids},
-    ).result()]
+    runs = session.run_rows(settings, message_ids)
     print("\n=== This demo's runs (ingest_meta.runs) ===")
     for run in runs:
-        print(f"  {run['entity']:<24} {run['status']:<10} pages={run['pages']} "
-              f"records={run['records']} merged={run['rows_merged']} watermark={run['watermark']}"
-              + (f" error={run['error_message']}" if run["error_message"] else ""))
+        print(session.format_run(run))
     return runs
 
 
@@ -114,24 +89,22 @@ def run_demo(workdir: Path) -> DemoResult:
         stack.apply_env()
         settings = Settings.from_env()
         api = serve_in_thread(DemoShopApi(seed_secret(stack.project)))
-        function_url = start_function(stack, {"DEMO_SHOP_API_URL": api.url})
+        function_url = session.serve_topic(stack, TOPIC, {"DEMO_SHOP_API_URL": api.url})
         print(f"Demo API on {api.url}; function on {function_url}", flush=True)
 
         from utils import pubsub_helper
 
-        pubsub_helper.ensure_topic(stack.project, TOPIC)
-        pubsub_helper.ensure_push_subscription(stack.project, f"{TOPIC}-push", TOPIC, function_url)
         entities = [n for n in config_files(settings.config_dir) if n.startswith(f"{SOURCE}/")]
         message_ids = []
         for name in entities:
             payload = {"entity": name, "sync_mode": "incremental"}
             message_ids.append(pubsub_helper.publish_json(stack.project, TOPIC, payload))
             print(f"Published {json.dumps(payload)} (message {message_ids[-1]})", flush=True)
-        if not stack.pubsub.wait_idle(timeout=300):
+        if not session.wait_idle(stack, timeout=300):
             print("FAILED: the runs did not finish within 300 s", file=sys.stderr)
             return DemoResult(ok=False)
         counts = table_counts(settings, entities)
-        runs = run_rows(settings, message_ids)
+        runs = print_runs(settings, message_ids)
         ok = len(runs) == len(message_ids) and all(r["status"] == "succeeded" for r in runs)
         return DemoResult(ok=ok and all(counts.values()), counts=counts)
     finally:
@@ -143,7 +116,7 @@ def run_demo(workdir: Path) -> DemoResult:
 def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupt)
-    workdir = Path(os.environ.get("INGEST_DEMO_DIR", ROOT / ".local/demo")).resolve()
+    workdir = session.demo_workdir()
     started = time.monotonic()
     try:
         result = run_demo(workdir)

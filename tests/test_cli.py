@@ -4,6 +4,7 @@ stack and APIs served on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -214,3 +215,53 @@ def test_run_continues_a_long_job_in_process_with_fresh_runs_and_publishes_nothi
                              f"{env.settings.meta_dataset}.runs` GROUP BY status").result()
     assert {r.status: r.n for r in ledger} == {"continued": runs - 1, "succeeded": 1}
     assert published(stack, env) == []
+
+
+def test_publish_local_and_gaps_local_have_the_function_process_everything_and_report_the_runs(
+        tmp_path, catalog):
+    """`publish --local` as a user runs it: its own local stack, the function behind a push
+    subscription; a parallel backfill's parts are processed before it reports. Then `gaps --local`
+    finds the hole before that backfill and backfills it through the function: an API that refuses
+    it makes the command fail, naming the cause in one line."""
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    from ingestion.config import deep_merge
+    from ingestion.settings import ROOT
+    from tests.apis.catalog import CONFIG, SCHEMA, START
+
+    configs, schemas = tmp_path / "config/shop", tmp_path / "schema/shop"
+    configs.mkdir(parents=True)
+    schemas.mkdir(parents=True)
+    (configs / "items.json").write_text(json.dumps(deep_merge(CONFIG, {"target": {"dataset": "shop"}})))
+    (schemas / "items.json").write_text(json.dumps(SCHEMA))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "BIGQUERY_", "SECRET_",
+                                                                    "PUBSUB_", "INGEST_", "GOOGLE_"))}
+    env.update(INGEST_CONFIG_DIR=str(tmp_path / "config"), INGEST_SCHEMA_DIR=str(tmp_path / "schema"),
+               INGEST_DEMO_DIR=str(tmp_path / "stack"), INGEST_LOCAL_SECRETS=str(tmp_path / "none.json"))
+
+    def cli_process(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ingestion", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=240)
+
+    publish = cli_process("publish", "shop/items", "--mode", "incremental_window", "--start",
+                          "2026-03-04", "--end", "2026-03-09", "--parallel", "2", "--local")
+
+    assert publish.returncode == 0, publish.stdout + publish.stderr
+    runs = re.findall(r"shop/items\s+(\w+)\s+pages=\d+ records=(\d+)", publish.stdout)
+    assert sorted(status for status, _ in runs) == ["continued", "succeeded", "succeeded"]
+    in_window = [i for i in catalog.truth().values()
+                 if datetime(2026, 3, 4, tzinfo=UTC) <= i["updated_at"] < datetime(2026, 3, 10, tzinfo=UTC)]
+    assert sum(int(records) for _, records in runs) == len(in_window)
+
+    catalog.refuse_from = START
+    backfill = cli_process("gaps", "--local", "--publish")
+
+    assert backfill.returncode == 1, backfill.stdout + backfill.stderr
+    assert "1 gap(s)" in backfill.stdout and "shop/items: 2026-02-27T00:00:00Z → " in backfill.stdout
+    assert re.search(r"shop/items\s+failed\s+.*error=.*HTTP 400", backfill.stdout)
+    [error] = [line for line in backfill.stderr.splitlines() if line.startswith("ERROR")]
+    assert error.startswith("ERROR gaps: 1 message(s) failed, the first with:") and "400" in error
+    assert "Traceback" not in backfill.stderr

@@ -234,6 +234,43 @@ def test_an_invalid_config_stops_the_deploy_before_any_cloud_call(cloud):
     assert cloud.calls() == []
 
 
+def read_tenant_from_the_environment(cloud) -> None:
+    """jira/requests sends a header read from ${ACME_TENANT} (no default); neither it nor the
+    optional ${JIRA_API_URL} comes from the test's own environment."""
+    configs, _ = cloud.configs()
+    spec = json.loads((configs / "jira/requests.json").read_text())
+    spec["request"]["headers"] = {**spec["request"].get("headers", {}), "X-Tenant": "${ACME_TENANT}"}
+    (configs / "jira/requests.json").write_text(json.dumps(spec))
+    for name in ("ACME_TENANT", "JIRA_API_URL", "METRC_API_URL"):
+        cloud.env.pop(name, None)
+
+
+def test_a_variable_a_config_needs_unset_stops_the_deploy_before_any_cloud_call(cloud):
+    read_tenant_from_the_environment(cloud)
+
+    for script in ("deploy.sh", "function.sh"):
+        result = cloud.deploy(script, check=False)
+
+        assert result.returncode != 0
+        assert "ACME_TENANT is not set (read by config/jira/requests.json" in result.stderr
+        assert cloud.calls() == []
+
+
+def test_the_variables_the_configs_read_reach_the_function_environment(cloud):
+    read_tenant_from_the_environment(cloud)
+    values = {"ACME_TENANT": 'tenant "7"', "JIRA_API_URL": "https://acme.atlassian.net"}
+
+    dry_run = cloud.deploy("deploy.sh", "--dry-run", **values)
+    cloud.deploy(**values)
+
+    env_file = next(c["files"]["--env-vars-file"] for c in cloud.calls() if "--env-vars-file" in c["files"])
+    assert 'ACME_TENANT: "tenant \\"7\\""' in env_file
+    assert 'JIRA_API_URL: "https://acme.atlassian.net"' in env_file
+    assert "METRC_API_URL" not in env_file  # unset: the config's default applies
+    assert 'ACME_TENANT: "tenant \\"7\\""' in dry_run.stdout
+    assert "ACME_TENANT: passed to the function (config/jira/requests.json)" in dry_run.stdout
+
+
 def test_a_failing_cloud_command_stops_the_deploy_there(cloud):
     result = cloud.deploy(check=False, FAKE_CLOUD_FAIL="functions deploy")
 

@@ -190,7 +190,7 @@ def test_gaps_lists_the_missing_windows_and_publishes_backfills_for_exactly_thos
     deliver(env, {**window, "start_date": "2026-03-04T06:00:00Z", "end_date": "2026-03-10"}, "b")
     entity = load_entity(ENTITY, env.settings.config_dir, env.settings.schema_dir)
 
-    [gap] = find_gaps(entity, env.settings, NOW)
+    [gap] = find_gaps(entity, env.settings)
 
     # 2026-03-02 → 2026-03-04T06:00 was never loaded; widened to whole 3-day date-filter steps
     # (counted from the Unix epoch, as date_filter.align does)
@@ -202,7 +202,7 @@ def test_gaps_lists_the_missing_windows_and_publishes_backfills_for_exactly_thos
     [(message_id, backfill)] = published(stack, env)
     assert backfill == {**window, "start_date": "2026-03-02T00:00:00Z", "end_date": "2026-03-05T00:00:00Z"}
     assert deliver(env, backfill, message_id).status == "succeeded"
-    assert find_gaps(entity, env.settings, NOW) == []
+    assert find_gaps(entity, env.settings) == []
     assert_table_matches_truth(env, dataset, catalog)
 
 

@@ -1,0 +1,111 @@
+"""The function behind a push subscription on the local stack: how `publish --local`, `gaps --local
+--publish` and `make demo` get messages processed the way Cloud Functions would (continuations and
+parallel parts included). All Pub/Sub wiring lives here, so replacing the stand-in by Google's
+emulator stays local to this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingestion.settings import ROOT, Settings
+from local.stack import LocalStack, free_port, wait_http
+
+WAIT_SECONDS = 1800  # for every message, and everything it published, to be processed
+
+
+def demo_workdir() -> Path:
+    """The persistent local stack of `make demo` (INGEST_DEMO_DIR overrides it)."""
+    return Path(os.environ.get("INGEST_DEMO_DIR", ROOT / ".local/demo")).resolve()
+
+
+def start_function(stack: LocalStack, extra_env: dict[str, str]) -> str:
+    """functions/main.py under functions-framework, as Cloud Functions runs it; returns its URL."""
+    port = free_port()
+    env = {**os.environ, **stack.env, **extra_env, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "functions-framework"), "--target", "ingest",
+         "--source", str(ROOT / "functions/main.py"), "--signature-type", "cloudevent",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, start_new_session=True,
+    )
+    stack.procs.append(proc)  # stopped with the rest of the stack
+    url = f"http://127.0.0.1:{port}/"
+    wait_http(url, "functions-framework", proc)
+    return url
+
+
+def serve_topic(stack: LocalStack, topic: str, extra_env: dict[str, str] | None = None) -> str:
+    """Start the function and push it every message of `topic`, which is also where it publishes
+    its continuations and parallel parts; returns the function's URL."""
+    from utils import pubsub_helper
+
+    url = start_function(stack, {**(extra_env or {}), "INGEST_TRIGGER_TOPIC": topic})
+    pubsub_helper.ensure_topic(stack.project, topic)
+    pubsub_helper.ensure_push_subscription(stack.project, f"{topic}-push", topic, url)
+    return url
+
+
+def wait_idle(stack: LocalStack, timeout: float = WAIT_SECONDS) -> bool:
+    """Wait until every message published so far (and whatever its processing published) was
+    processed; False on timeout."""
+    return stack.pubsub.wait_idle(timeout=timeout)
+
+
+def published_ids(stack: LocalStack, topic: str) -> list[str]:
+    """Ids of the messages published to `topic` since the stack started."""
+    path = f"projects/{stack.project}/topics/{topic}"
+    return [m["messageId"] for m in stack.pubsub.published if m["topic"] == path]
+
+
+def dead_lettered(stack: LocalStack) -> int:
+    """Messages the function failed (retryably) until the subscription gave up."""
+    return sum(d.status == "dead_lettered" for d in stack.pubsub.deliveries)
+
+
+def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
+    """The ledger rows of these messages, by entity and time."""
+    from utils import bq_helper
+
+    return [dict(row.items()) for row in bq_helper.query(
+        f"SELECT entity, message_id, status, pages, records, rows_merged, watermark, error_message "
+        f"FROM `{settings.project}.{settings.meta_dataset}.runs` "
+        f"WHERE message_id IN UNNEST(@ids) ORDER BY entity, finished_at", {"ids": message_ids},
+    ).result()]
+
+
+def format_run(run: dict) -> str:
+    return (f"  {run['entity']:<24} {run['status']:<10} pages={run['pages']} "
+            f"records={run['records']} merged={run['rows_merged']} watermark={run['watermark']}"
+            + (f" error={run['error_message']}" if run["error_message"] else ""))
+
+
+def process(stack: LocalStack, topic: str, messages: list[dict],
+            timeout: float = WAIT_SECONDS) -> str | None:
+    """Publish `messages` to `topic` (served by `serve_topic`), wait until they and everything
+    their runs published were processed, and print every run row. Returns what went wrong (a
+    message whose last run failed, or was dead-lettered), None when nothing did."""
+    from utils import pubsub_helper
+
+    for message in messages:
+        message_id = pubsub_helper.publish_json(stack.project, topic, message)
+        print(f"published message {message_id}: {json.dumps(message, separators=(',', ':'))}",
+              flush=True)
+    if not wait_idle(stack, timeout):
+        return f"the runs did not finish within {timeout:.0f} s"
+    ids = published_ids(stack, topic)
+    runs = run_rows(Settings.from_env(), ids)
+    print(f"runs of {len(ids)} message(s), continuations and parallel parts included:")
+    for run in runs:
+        print(format_run(run))
+    last = {run["message_id"]: run for run in runs}  # by time: a message's last run wins
+    failed = [run for run in last.values() if run["status"] == "failed"]
+    if failed:
+        return f"{len(failed)} message(s) failed, the first with: {failed[0]['error_message']}"
+    if dead_lettered(stack) or set(last) != set(ids):
+        return "a message was given up after repeated failures (see the runs above)"
+    return None
