@@ -302,10 +302,10 @@ def test_run_local_twice_keeps_the_refresh_token_the_provider_rotated(tmp_path, 
     import sys
 
     from ingestion.settings import ROOT
-    from tests.apis import OAuthProvider
+    from tests.apis import OAuthProvider, ProtectedApi
 
     client_secret, refresh_token = fake_credential("client"), fake_credential("rt")
-    api = RotatingApi(OAuthProvider("cid", client_secret, refresh_token))
+    api = ProtectedApi(OAuthProvider("cid", client_secret, refresh_token), [{"id": 1}, {"id": 2}])
     serve(api, "ROTATING_API_URL")
     configs, schemas = tmp_path / "config" / "rot", tmp_path / "schema" / "rot"
     configs.mkdir(parents=True)
@@ -337,16 +337,3 @@ def test_run_local_twice_keeps_the_refresh_token_the_provider_rotated(tmp_path, 
     assert "rot/items: succeeded" in second.stdout
     assert api.oauth.grants == ["refresh_token", "refresh_token"]
     assert refresh_token not in api.oauth.refresh_tokens  # it was rotated: the file's is dead
-
-
-class RotatingApi(SimApi):
-    def __init__(self, provider):
-        super().__init__()
-        self.oauth = provider
-
-    def route(self, request: Request) -> Response:
-        if request.path == "/token":
-            return self.oauth.token(request)
-        if not self.oauth.authorized(request):
-            return json_response({"error": "invalid_token"}, 401)
-        return json_response({"data": [{"id": 1}, {"id": 2}]})

@@ -5,31 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from werkzeug.wrappers import Request, Response
 
 from ingestion.auth import make_authenticator
 from ingestion.errors import AuthError, is_retryable
 from ingestion.fetch import Fetcher, open_session
 from ingestion.httprequest import HttpRequest
-from tests.apis import OAuthProvider, SimApi, fake_credential, json_response
+from tests.apis import OAuthProvider, ProtectedApi, fake_credential
 from tests.conftest import store_secret
 from utils import secret_manager_helper
 
 RECORDS = {"path": "data"}
 CLIENT_SECRET = fake_credential("client")
-
-
-class ProtectedApi(SimApi):
-    def __init__(self, provider: OAuthProvider):
-        super().__init__()
-        self.oauth = provider
-
-    def route(self, request: Request) -> Response:
-        if request.path == "/token":
-            return self.oauth.token(request)
-        if not self.oauth.authorized(request):
-            return json_response({"error": "invalid_token"}, 401)
-        return json_response({"data": [{"id": 1}]})
 
 
 def fetch_once(base_url: str, auth_spec: dict, project: str) -> list:

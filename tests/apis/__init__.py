@@ -101,3 +101,18 @@ class OAuthProvider:
 
 def page_slice(rows: list, page: int, size: int) -> list:
     return rows[(page - 1) * size: page * size]
+
+
+class ProtectedApi(SimApi):
+    """`/token` of an OAuthProvider, and `/items` answering its records to a valid bearer only."""
+
+    def __init__(self, provider: OAuthProvider, records: list | None = None):
+        super().__init__()
+        self.oauth, self.records = provider, records or [{"id": 1}]
+
+    def route(self, request: Request) -> Response:
+        if request.path == "/token":
+            return self.oauth.token(request)
+        if not self.oauth.authorized(request):
+            return json_response({"error": "invalid_token"}, 401)
+        return json_response({"data": self.records})
