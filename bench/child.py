@@ -69,7 +69,7 @@ def function(args: dict) -> dict:
     imported = time.perf_counter()
     # What the first message imports (the pipeline and the Google clients, loaded lazily): timed
     # apart, so the run measures a warm instance, as dlt's figure excludes importing dlt.
-    from ingestion.entrypoint import pipeline
+    from ingestion.run.entrypoint import pipeline
 
     pipeline()
 
@@ -88,12 +88,12 @@ def extract(args: dict) -> dict:
     """Fetch and parse every page of one window: the extraction path of a sync, nothing staged."""
     from datetime import UTC, datetime
 
-    from ingestion.config import load_entity
-    from ingestion.extract import Slice, extract_pages
-    from ingestion.fetch import open_session
-    from ingestion.pipeline import connect
-    from ingestion.settings import Settings
-    from ingestion.windows import Window
+    from ingestion.contract.config import load_entity
+    from ingestion.contract.settings import Settings
+    from ingestion.model import Slice, Window
+    from ingestion.run.pipeline import connect
+    from ingestion.source.extract import extract_pages
+    from ingestion.source.fetch import open_session
 
     settings = Settings.from_env()
     entity = load_entity(args["entity"], settings.config_dir, settings.schema_dir)

@@ -1,4 +1,4 @@
-"""Throughput of record → row coercion (ingestion/coerce.py), the CPU cost staging adds per record.
+"""Throughput of record → row coercion (ingestion/rows/coerce.py), the CPU cost staging adds per record.
 
     python -m bench.coerce [records]
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ingestion.coerce import row_coercer
+from ingestion.rows.coerce import row_coercer
 from tests.apis.catalog import SCHEMA, CatalogApi
 
 

@@ -8,13 +8,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUNDLE=$BUILD_DIR/function
 
 # The bundle Cloud Build installs and runs: main.py at its root, next to the packages it imports,
-# the configs and schemas it reads, and the runtime requirements (never the dev ones).
+# the configs and schemas it reads, and the runtime requirements (never the dev ones). The operator
+# tools (ingestion/ops: command line, scaffold) stay behind: the function never imports them.
 package() {
   say "Packaging $BUNDLE"
   rm -rf "$BUNDLE"
   mkdir -p "$BUNDLE"
   cp "$ROOT/functions/main.py" "$ROOT/requirements.txt" "$BUNDLE/"
   cp -R "$ROOT/ingestion" "$ROOT/utils" "$BUNDLE/"
+  rm -rf "$BUNDLE/ingestion/ops" "$BUNDLE/ingestion/__main__.py"
   cp -R "${INGEST_CONFIG_DIR:-$ROOT/config}" "$BUNDLE/config"
   cp -R "${INGEST_SCHEMA_DIR:-$ROOT/schema}" "$BUNDLE/schema"
   find "$BUNDLE" -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -14,8 +14,8 @@ if (_ROOT / "ingestion").is_dir() and str(_ROOT) not in sys.path:
 
 import functions_framework  # noqa: E402
 
-from ingestion import logs  # noqa: E402
-from ingestion.entrypoint import handle_pubsub_envelope  # noqa: E402
+from ingestion.contract import logs  # noqa: E402
+from ingestion.run.entrypoint import handle_pubsub_envelope  # noqa: E402
 
 logs.configure()
 

@@ -1,5 +1,5 @@
-"""`python -m ingestion <command>`: see ingestion/cli.py."""
+"""`python -m ingestion <command>`: see ingestion/ops/cli.py."""
 
-from ingestion.cli import main
+from ingestion.ops.cli import main
 
 raise SystemExit(main())

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingestion.config import config_files, load_entity
-from ingestion.settings import Settings
+from ingestion.contract.config import config_files, load_entity
+from ingestion.contract.settings import Settings
 from local import session
 from local.demo_api import DemoShopApi
 from local.stack import LocalStack, serve_in_thread

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingestion.settings import ROOT, Settings
+from ingestion.contract.settings import ROOT, Settings
 from local.stack import LocalStack, free_port, wait_http
 
 WAIT_SECONDS = 1800  # for every message, and everything it published, to be processed

@@ -13,7 +13,7 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from ingestion.settings import ROOT, Settings
+from ingestion.contract.settings import ROOT, Settings
 from local.demo_api import DemoShopApi
 from local.pubsub_standin import pubsub_message, push_envelope, push_headers
 from local.stack import LocalStack, serve_in_thread

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ingestion.settings import ROOT
+from ingestion.contract.settings import ROOT
 
 
 def test_a_small_bench_runs_every_stage_and_prints_its_machine_readable_line():

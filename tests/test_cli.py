@@ -10,8 +10,8 @@ import shlex
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ingestion.cli import main as cli
-from ingestion.config import load_entity
+from ingestion.contract.config import load_entity
+from ingestion.ops.cli import main as cli
 from tests.conftest import published
 from utils import bq_helper
 
@@ -154,7 +154,7 @@ def test_run_local_starts_the_stack_stores_the_local_secrets_and_syncs(tmp_path,
     import subprocess
     import sys
 
-    from ingestion.settings import ROOT
+    from ingestion.contract.settings import ROOT
     from tests.apis import fake_credential
 
     key = fake_credential("widgets")
@@ -200,7 +200,7 @@ def test_run_continues_a_long_job_in_process_with_fresh_runs_and_publishes_nothi
     run (each with its own lease), instead of handing it to the function through the topic."""
     from dataclasses import replace
 
-    from ingestion.cli import run_message
+    from ingestion.ops.cli import run_message
 
     dataset = env.copy_demo_configs()
     settings = replace(env.settings, time_budget_seconds=0, trigger_topic="")
@@ -228,8 +228,8 @@ def test_publish_local_and_gaps_local_have_the_function_process_everything_and_r
     import sys
     from datetime import UTC, datetime
 
-    from ingestion.config import deep_merge
-    from ingestion.settings import ROOT
+    from ingestion.contract.config import deep_merge
+    from ingestion.contract.settings import ROOT
     from tests.apis.catalog import CONFIG, SCHEMA, START
 
     configs, schemas = tmp_path / "config/shop", tmp_path / "schema/shop"

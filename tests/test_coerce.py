@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.coerce import CoercionError, coerce_row
-from ingestion.tables import plan_schema
+from ingestion.rows.coerce import CoercionError, coerce_row
+from ingestion.warehouse.tables import plan_schema
 
 INSTANT = "2026-03-10T09:30:00Z"
 

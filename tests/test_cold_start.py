@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from ingestion.settings import ROOT
+from ingestion.contract.settings import ROOT
 
 HEAVY = ["google.cloud.bigquery", "google.cloud.storage", "google.cloud.pubsub_v1",
          "google.cloud.secretmanager", "jsonschema", "orjson"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.cli import main as cli
-from ingestion.config import config_files, load_entity, validate_all
-from ingestion.errors import ConfigError, PayloadError
-from ingestion.settings import ROOT
+from ingestion.contract.config import config_files, load_entity, validate_all
+from ingestion.contract.errors import ConfigError, PayloadError
+from ingestion.contract.settings import ROOT
+from ingestion.ops.cli import main as cli
 
 SCHEMA = [
     {"name": "id", "type": "INT64", "mode": "REQUIRED"},

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from ingestion.settings import ROOT
+from ingestion.contract.settings import ROOT
 from local.demo_api import generate
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.payload import parse_request
-from ingestion.settings import ROOT
+from ingestion.contract.payload import parse_request
+from ingestion.contract.settings import ROOT
 
 DEPLOY = ROOT / "deploy"
 PROJECT = "acme-data"
@@ -154,6 +154,8 @@ def test_first_deploy_creates_everything_once_with_least_privilege(cloud):
     bundle = Path(deploy.flag("--source"))
     assert (bundle / "main.py").exists() and (bundle / "config/jira/requests.json").exists()
     assert not (bundle / "tests").exists() and not list(bundle.rglob("__pycache__"))
+    assert (bundle / "ingestion/run/entrypoint.py").exists()
+    assert not (bundle / "ingestion/ops").exists()  # operator tools are not deployed
 
     subscription = cloud.commands("gcloud", "pubsub", "subscriptions", "update")[0]
     assert subscription.flag("--dead-letter-topic") == "ingest-dead-letter"
@@ -301,7 +303,8 @@ def test_the_bundle_starts_from_its_own_root(cloud):
     """As Cloud Functions runs it: main.py at the root, no repository around it."""
     cloud.deploy("function.sh", "--dry-run")  # a dry run still builds the bundle
     bundle = cloud.tmp / "build/function"
-    probe = ("import main, ingestion, pathlib; from ingestion.config import config_files; "
+    probe = ("import main, ingestion, pathlib, ingestion.run.pipeline; "
+             "from ingestion.contract.config import config_files; "
              "print(main.ingest.__name__, ingestion.__file__, "
              "len(config_files(pathlib.Path(main.__file__).parent / 'config')))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=bundle, capture_output=True, text=True,

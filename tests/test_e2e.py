@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ingestion.dates import parse_instant
+from ingestion.contract.dates import parse_instant
 from tests.conftest import API_KEY, deliver
 from utils import bq_helper, gcs_helper
 

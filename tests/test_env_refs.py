@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from ingestion.cli import main as cli
+from ingestion.ops.cli import main as cli
 from tests.apis.catalog import CONFIG, SCHEMA
 from tests.conftest import published
 from tests.test_exactly_once import deliver
@@ -105,7 +105,7 @@ def test_a_run_with_an_unset_variable_fails_permanently_naming_it(env, catalog, 
 def test_gaps_lists_no_gap_for_an_entity_never_loaded_and_publishes_nothing(env, catalog, stack,
                                                                             monkeypatch, capsys):
     setup(env)
-    monkeypatch.setattr("ingestion.cli.Settings.from_env", lambda: env.settings)
+    monkeypatch.setattr("ingestion.ops.cli.Settings.from_env", lambda: env.settings)
 
     assert cli(["gaps", "--publish"]) == 0
 
@@ -119,7 +119,7 @@ def test_gaps_needs_no_api_variable_and_reports_each_unreadable_entity_in_one_li
                                                                                     monkeypatch, capsys):
     unset_all(monkeypatch)
     monkeypatch.delenv("CATALOG_API_URL")
-    monkeypatch.setattr("ingestion.cli.Settings.from_env", lambda: env.settings)
+    monkeypatch.setattr("ingestion.ops.cli.Settings.from_env", lambda: env.settings)
     setup(env, request={"headers": {"X-Tenant": "${CATALOG_TENANT}"}})
     env.write("shop/later", {**CONFIG, "target": {"dataset": f"later_{env.suffix}"},
                              "start_date": "${SHOP_START}"}, SCHEMA)

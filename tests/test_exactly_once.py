@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestion import state as state_module
-from ingestion.config import EntityConfig
-from ingestion.entrypoint import handle_pubsub_envelope
-from ingestion.errors import LeaseHeld
-from ingestion.ledger import runs_table_id
-from ingestion.windows import Window
+from ingestion.contract.config import EntityConfig
+from ingestion.contract.errors import LeaseHeld
+from ingestion.model import Window
+from ingestion.planning import state as state_module
+from ingestion.run.entrypoint import handle_pubsub_envelope
+from ingestion.warehouse.ledger import runs_table_id
 from tests.apis import NOW
 from tests.conftest import envelope, published
 from tests.test_loading import ENTITY, rows, runs, setup
@@ -74,10 +74,10 @@ def newest_cursor(catalog) -> str:
 
 
 CRASH_POINTS = {
-    "after the raw pages, before the load": "ingestion.steps.load_staging",
-    "after the staging load, before the MERGE": "ingestion.steps.merge_into_target",
-    "after the MERGE, before the state": "ingestion.steps.commit_state",
-    "after the state, before the checkpoint": "ingestion.steps.update_job",
+    "after the raw pages, before the load": "ingestion.run.steps.load_staging",
+    "after the staging load, before the MERGE": "ingestion.run.steps.merge_into_target",
+    "after the MERGE, before the state": "ingestion.run.steps.commit_state",
+    "after the state, before the checkpoint": "ingestion.run.steps.update_job",
 }
 
 
@@ -115,7 +115,7 @@ def test_a_crash_in_a_step_then_the_redelivery_gives_the_clean_table(env, catalo
 
 def test_a_crash_after_the_checkpoint_before_the_run_row_is_not_run_again(env, catalog, mocker):
     dataset = setup(env)
-    crash_on_call(mocker, "ingestion.pipeline.append_run")
+    crash_on_call(mocker, "ingestion.run.pipeline.append_run")
     with pytest.raises(SimulatedCrash):
         deliver(env)
     mocker.stopall()

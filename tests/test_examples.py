@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from ingestion.dates import parse_instant
-from ingestion.errors import ApiError, RetryableError, is_retryable
-from ingestion.payload import SyncRequest
-from ingestion.pipeline import run_sync
+from ingestion.contract.dates import parse_instant
+from ingestion.contract.errors import ApiError, RetryableError
+from ingestion.contract.payload import SyncRequest
+from ingestion.run.decide import is_retryable
+from ingestion.run.pipeline import run_sync
 from tests.apis import NOW
 from tests.apis.amplitude import API_KEY as AMP_KEY
 from tests.apis.amplitude import SECRET_KEY as AMP_SECRET

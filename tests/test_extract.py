@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.wrappers import Response
 
-from ingestion.auth import AUTHENTICATORS
-from ingestion.config import EntityConfig, deep_merge
-from ingestion.credentials import AuthContext
-from ingestion.errors import ApiError, is_retryable
-from ingestion.extract import Slice, extract_pages
-from ingestion.fetch import Fetcher, open_session
-from ingestion.windows import Window
+from ingestion.contract.config import EntityConfig, deep_merge
+from ingestion.contract.errors import ApiError
+from ingestion.model import Slice, Window
+from ingestion.run.decide import is_retryable
+from ingestion.source.auth import AUTHENTICATORS
+from ingestion.source.credentials import AuthContext
+from ingestion.source.extract import extract_pages
+from ingestion.source.fetch import Fetcher, open_session
 from tests.test_config import ENTITY, SCHEMA
 from utils.requests_api import HttpStatusError
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ingestion.errors import ConfigError
-from ingestion.payload import SyncRequest
-from ingestion.pipeline import run_sync
+from ingestion.contract.errors import ConfigError
+from ingestion.contract.payload import SyncRequest
+from ingestion.run.pipeline import run_sync
 from tests.apis import SimApi, json_response
 from utils import bq_helper, gcs_helper
 

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ingestion import logs
-from ingestion.errors import LeaseHeld
-from ingestion.jobs import load_job
-from ingestion.ledger import runs_table_id
+from ingestion.contract import logs
+from ingestion.contract.errors import LeaseHeld
+from ingestion.planning.jobs import load_job
+from ingestion.warehouse.ledger import runs_table_id
 from tests.apis import NOW, SimApi, fake_credential, json_response
 from tests.apis.catalog import CatalogApi
 from tests.conftest import deliver as push
@@ -79,7 +79,7 @@ def test_a_long_job_runs_to_the_end_through_the_function_in_every_mode(
 
 def test_run_continues_an_incremental_window_backfill_in_process(env, catalog, monkeypatch, capsys):
     """The `run` command continues a long backfill itself (it used to stop after one budget)."""
-    from ingestion import cli
+    from ingestion.ops import cli
 
     dataset = setup(env, **WIDE_STEPS)
     settings = replace(env.settings, time_budget_seconds=0, trigger_topic="")
@@ -113,7 +113,7 @@ def test_a_follow_up_message_that_cannot_run_fails_its_job_loudly(env, catalog, 
     assert any("job bf is marked failed" in r.getMessage() for r in caplog.records)
     # a continuation that does not parse at all also fails its job, with the job named
     bad = base64.b64encode(json.dumps({**follow_up, "chunk": -1}).encode()).decode()
-    from ingestion.entrypoint import handle_pubsub_envelope
+    from ingestion.run.entrypoint import handle_pubsub_envelope
 
     handle_pubsub_envelope({"message": {"data": bad, "messageId": "unparsable"}}, env.settings)
     assert {r["message_id"]: r for r in runs(env)}["unparsable"]["job_id"] == "bf"
@@ -301,7 +301,7 @@ def test_run_local_twice_keeps_the_refresh_token_the_provider_rotated(tmp_path, 
     import subprocess
     import sys
 
-    from ingestion.settings import ROOT
+    from ingestion.contract.settings import ROOT
     from tests.apis import OAuthProvider, ProtectedApi
 
     client_secret, refresh_token = fake_credential("client"), fake_credential("rt")

@@ -11,13 +11,13 @@ import uuid
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ingestion.auth import make_authenticator
-from ingestion.errors import is_retryable
-from ingestion.fetch import open_session
-from ingestion.httprequest import HttpRequest
-from ingestion.ledger import runs_table_id
-from ingestion.payload import SyncRequest
-from ingestion.pipeline import run_sync
+from ingestion.contract.payload import SyncRequest
+from ingestion.run.decide import is_retryable
+from ingestion.run.pipeline import run_sync
+from ingestion.source.auth import make_authenticator
+from ingestion.source.fetch import open_session
+from ingestion.source.httprequest import HttpRequest
+from ingestion.warehouse.ledger import runs_table_id
 from tests.apis import NOW, SimApi, fake_credential, json_response
 from tests.apis.flaky import CuttingServer
 from tests.conftest import deliver, store_secret

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ingestion import jsoncodec
+from ingestion.source import jsoncodec
 
 
 def test_large_integers_keep_every_digit():

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from ingestion.config import deep_merge
-from ingestion.errors import PermanentError, RecordError
-from ingestion.ledger import RUN_FIELDS, runs_table_id
-from ingestion.tables import SchemaMismatch
+from ingestion.contract.config import deep_merge
+from ingestion.contract.errors import PermanentError, RecordError
+from ingestion.warehouse.ledger import RUN_FIELDS, runs_table_id
+from ingestion.warehouse.tables import SchemaMismatch
 from tests.apis import NOW
 from tests.apis.catalog import CONFIG, SCHEMA
 from tests.test_examples import sync
@@ -106,7 +106,7 @@ def test_one_run_keeps_the_latest_version_of_a_duplicated_key(env, catalog):
 
 
 def test_rows_are_staged_in_size_bounded_parts_and_all_of_them_load(env, catalog, monkeypatch):
-    monkeypatch.setattr("ingestion.stage.PART_BYTES", 1)  # a part closes after every page
+    monkeypatch.setattr("ingestion.rows.stage.PART_BYTES", 1)  # a part closes after every page
     dataset = setup(env)
 
     run = sync(env, ENTITY)

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from ingestion.auth import make_authenticator
-from ingestion.errors import AuthError, is_retryable
-from ingestion.fetch import Fetcher, open_session
-from ingestion.httprequest import HttpRequest
+from ingestion.contract.errors import AuthError
+from ingestion.run.decide import is_retryable
+from ingestion.source.auth import make_authenticator
+from ingestion.source.fetch import Fetcher, open_session
+from ingestion.source.httprequest import HttpRequest
 from tests.apis import OAuthProvider, ProtectedApi, fake_credential
 from tests.conftest import store_secret
 from utils import secret_manager_helper

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestion.config import EntityConfig
-from ingestion.errors import PayloadError
-from ingestion.payload import decode_message_data, parse_request, request_from_envelope
-from ingestion.windows import Window, plan_windows
+from ingestion.contract.config import EntityConfig
+from ingestion.contract.errors import PayloadError
+from ingestion.contract.payload import decode_message_data, parse_request, request_from_envelope
+from ingestion.model import Window
+from ingestion.planning.windows import plan_windows
 
 T = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
 

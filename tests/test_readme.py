@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ingestion.contract import SCHEMAS_DIR
-from ingestion.settings import ROOT
+from ingestion.contract.schema import SCHEMAS_DIR
+from ingestion.contract.settings import ROOT
 
 
 def schema_keys(node, keys: set[str]) -> set[str]:

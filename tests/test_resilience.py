@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ingestion.errors import is_retryable
+from ingestion.run.decide import is_retryable
 from local.stack import serve_in_thread
 from tests.test_extract import extract, ids, make_entity
 from utils.requests_api import HttpStatusError, TransportError
@@ -113,7 +113,7 @@ def test_rate_limit_spaces_requests(httpserver):
 def test_conflicts_with_concurrent_writers_are_redelivered_other_bad_requests_are_not():
     from google.api_core import exceptions as gexc
 
-    from ingestion.errors import LeaseHeld
+    from ingestion.contract.errors import LeaseHeld
 
     assert is_retryable(gexc.BadRequest(
         "Could not serialize access to table p:d.t due to concurrent update"))  # concurrent MERGEs

@@ -1,4 +1,4 @@
-"""Record → row (ingestion/rows.py), the compiled per-record hot path: values already of their
+"""Record → row (ingestion/rows/build.py), the compiled per-record hot path: values already of their
 column's JSON type pass through, everything else is coerced, and a record that cannot be loaded is
 rejected with a reason naming the column."""
 
@@ -9,10 +9,10 @@ import math
 
 import pytest
 
-from ingestion.coerce import CoercionError
-from ingestion.config import load_entity
-from ingestion.errors import RecordError
-from ingestion.rows import RowBuilder
+from ingestion.contract.config import load_entity
+from ingestion.contract.errors import RecordError
+from ingestion.rows.build import RowBuilder
+from ingestion.rows.coerce import CoercionError
 
 SCHEMA = [
     {"name": "id", "type": "INTEGER", "mode": "REQUIRED"},

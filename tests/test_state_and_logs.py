@@ -8,9 +8,10 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from ingestion import logs, state
-from ingestion.config import EntityConfig
-from ingestion.windows import Window
+from ingestion.contract import logs
+from ingestion.contract.config import EntityConfig
+from ingestion.model import Window
+from ingestion.planning import state
 from utils import gcs_helper
 
 ENTITY = EntityConfig("acme/items", {"merge_keys": ["id"], "start_date": "2026-03-01"}, [])
@@ -117,9 +118,9 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
 
     import pytest
 
-    from ingestion.auth import ApiKeyAuth
-    from ingestion.credentials import AuthContext
-    from ingestion.httprequest import HttpRequest
+    from ingestion.source.auth import ApiKeyAuth
+    from ingestion.source.credentials import AuthContext
+    from ingestion.source.httprequest import HttpRequest
     from utils import requests_api
 
     logs.configure()

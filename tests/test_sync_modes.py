@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from ingestion import cli
-from ingestion.config import load_entity
-from ingestion.gaps import find_gaps
-from ingestion.jobs import load_job
+from ingestion.contract.config import load_entity
+from ingestion.ops import cli
+from ingestion.planning.gaps import find_gaps
+from ingestion.planning.jobs import load_job
 from tests.apis import NOW
 from tests.apis.catalog import START
 from tests.test_exactly_once import (
@@ -196,7 +196,7 @@ def test_gaps_lists_the_missing_windows_and_publishes_backfills_for_exactly_thos
     # (counted from the Unix epoch, as date_filter.align does)
     assert (gap.window.start.isoformat(), gap.window.end.isoformat()) == (
         "2026-03-02T00:00:00+00:00", "2026-03-05T00:00:00+00:00")
-    monkeypatch.setattr("ingestion.cli.Settings.from_env", lambda: env.settings)
+    monkeypatch.setattr("ingestion.ops.cli.Settings.from_env", lambda: env.settings)
     assert cli.main(["gaps", ENTITY, "--publish"]) == 0
     assert "1 gap(s)" in capsys.readouterr().out
     [(message_id, backfill)] = published(stack, env)

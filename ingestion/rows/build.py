@@ -1,0 +1,178 @@
+"""From a page's records to rows of the target table: each column taken from the record (by name, or
+by a `records.fields` path), the page's computed values added (fan-out item, run id, extraction
+time, `records.computed`), every value coerced to its BigQuery type.
+
+This is the per-record hot path of a sync, so everything that depends only on the entity is worked
+out once per run, and everything that depends only on the page (its computed values, already
+coerced) once per page: a record costs one pass over the columns it supplies.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingestion.contract.config import RAW_COLUMN, EntityConfig
+from ingestion.contract.dates import to_rfc3339
+from ingestion.contract.errors import RecordError
+from ingestion.contract.jsonpath import dig
+from ingestion.model import Page
+from ingestion.rows.coerce import (
+    MISSING,
+    CoercionError,
+    coerce_value,
+    field_coercer,
+    row_coercer,
+    value_coercer,
+)
+
+# name, records.fields path, as-is test, the type's coercer, the column's (mode and blanks too)
+Column = tuple[str, str | None, str, Callable[[Any], Any], Callable[[Any], Any]]
+
+# A value that passes its column's test is loaded exactly as sent, without a call (the test is
+# written out in the compiled row function); any other value goes through the type's coercer.
+_INT64 = "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807"
+_FLOAT64 = "type({v}) is float and -INF < {v} < INF"  # also false for NaN
+_AS_IS = {"STRING": "type({v}) is str", "BOOL": "type({v}) is bool", "BOOLEAN": "type({v}) is bool",
+          "INT64": _INT64, "INTEGER": _INT64, "FLOAT64": _FLOAT64, "FLOAT": _FLOAT64}
+
+
+@dataclass
+class RowBuilder:
+    """Record → row for one entity. `for_page(computed)` gives the function for a page's records."""
+
+    entity: EntityConfig
+    known: frozenset[str]  # top-level record keys some column reads
+    _plans: dict[tuple, tuple[Callable[[dict], dict], Callable[[dict, Any], dict]]] = field(
+        default_factory=dict)
+
+    @classmethod
+    def for_entity(cls, entity: EntityConfig) -> RowBuilder:
+        paths = entity.records.get("fields", {})
+        known = {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
+        return cls(entity, frozenset(known))
+
+    def for_page(self, computed: dict[str, Any]) -> Callable[[Any], dict]:
+        """The row function for records of a page with these computed values. It raises
+        RecordError or CoercionError: the reason a record is rejected."""
+        coerce_constants, row = self._plan(computed)
+        try:
+            constants = coerce_constants(computed)
+        except CoercionError as exc:  # e.g. a fan-out item that is not its column's type
+            reason = exc
+
+            def reject(record: Any) -> dict:
+                raise reason
+
+            return reject
+        return functools.partial(row, constants)
+
+    def _plan(self, computed: dict[str, Any]) -> tuple[Callable[[dict], dict], Callable[[dict, Any], dict]]:
+        """(the coercer of the computed columns, the compiled row function), built once: every
+        page computes the same columns."""
+        null = tuple(c for c in self.entity.required_columns if c in computed and computed[c] is None)
+        key = (frozenset(computed), null)
+        if key not in self._plans:
+            paths = self.entity.records.get("fields", {})
+            columns = [(f["name"], paths.get(f["name"]), _as_is(f), value_coercer(f), field_coercer(f))
+                       for f in self.entity.fields if f["name"] not in computed]
+            required = [c for c in self.entity.required_columns if c not in computed or c in null]
+            raw = RAW_COLUMN["name"] if self.entity.target.get("raw_json") else None
+            constant = [f for f in self.entity.table_fields if f["name"] in computed]
+            self._plans[key] = row_coercer(constant), compile_row(self.entity.name, columns, required, raw)
+        return self._plans[key]
+
+    def unknown_keys(self, records: list[Any]) -> set[str]:
+        try:
+            keys = set().union(*map(dict.keys, records))
+        except TypeError:  # a record that is not an object (it is rejected)
+            keys = set().union(*(r.keys() for r in records if isinstance(r, dict)))
+        return keys - self.known
+
+
+def compile_row(entity: str, columns: list[Column], required: list[str],
+                raw: str | None) -> Callable[[dict, Any], dict]:
+    """`row(constants, record)` as straight-line code, one local per column: ~2.5 times faster
+    than a loop over column descriptors, and this runs for every record (`python -m bench`).
+    A value passing its column's as-is test is stored unchanged; any other goes through
+    `coerce_value`.
+    `required` columns missing from the record (or computed as null: no local) reject it."""
+    scope: dict[str, Any] = {"MISSING": MISSING, "INF": math.inf, "dig": dig, "coerce": coerce_value,
+                             "missing": _missing, "not_an_object": _not_an_object}
+    lines = ["def row(constants, record):",
+             "    if not isinstance(record, dict):",
+             "        raise not_an_object(record)",
+             "    get = record.get"]
+    local = {}
+    for i, (name, path, _, direct, full) in enumerate(columns):
+        scope.update({f"direct{i}": direct, f"full{i}": full, f"path{i}": path})
+        local[name] = f"v{i}"
+        lines.append(f"    v{i} = get({name!r}, MISSING)" if path is None
+                     else f"    v{i} = dig(record, path{i}, MISSING)")
+    if required:
+        tests = " or ".join(f"{local[c]} is None or {local[c]} is MISSING" if c in local else "True"
+                            for c in required)
+        pairs = ", ".join(f"({c!r}, {local.get(c, 'None')})" for c in required)
+        lines += [f"    if {tests}:", f"        raise missing(({pairs},))"]
+    lines.append("    out = {}")
+    for i, (name, _, as_is, *_) in enumerate(columns):
+        lines += [f"    if {as_is.format(v=f'v{i}')}:",
+                  f"        out[{name!r}] = v{i}",
+                  f"    elif (value := coerce(v{i}, {name!r}, direct{i}, full{i})) is not None:",
+                  f"        out[{name!r}] = value"]
+    lines.append("    out.update(constants)")
+    if raw:
+        lines.append(f"    out[{raw!r}] = record")
+    lines.append("    return out")
+    exec(compile("\n".join(lines), f"<row function of {entity}>", "exec"), scope)
+    return scope["row"]
+
+
+def _as_is(field: dict) -> str:
+    if (field.get("mode") or "").upper() == "REPEATED":
+        return "False"
+    return _AS_IS.get(field["type"].upper(), "False")
+
+
+def _missing(pairs: tuple[tuple[str, Any], ...]) -> RecordError:
+    missing = [column for column, value in pairs if value is None or value is MISSING]
+    return RecordError(f"missing {', '.join(missing)} (merge keys and cursor_field must be present)")
+
+
+def _not_an_object(record: Any) -> RecordError:
+    return RecordError(f"a record must be a JSON object, got {type(record).__name__}")
+
+
+def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder,
+              first_seq: int) -> tuple[list[dict], list[dict]]:
+    """(rows coerced to the table schema, rejects) for the page's records. `_seq` numbers rows in
+    run order, so that on equal cursors the later row wins."""
+    row = rows_of.for_page(computed_values(entity, page))
+    rows, rejects = [], []
+    for index, record in enumerate(page.records):
+        try:
+            out = row(record)
+        except (RecordError, CoercionError) as exc:
+            rejects.append({"source_object": page.source, "index": index, "reason": str(exc),
+                            "record": record})
+            continue
+        out["_seq"] = first_seq + index + 1
+        rows.append(out)
+    return rows, rejects
+
+
+def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
+    """The loader's metadata columns, the fan-out item's column, and `records.computed` columns.
+    They describe the run that fetched the page, so a replay reproduces them."""
+    known = {"run_id": page.run_id, "extracted_at": to_rfc3339(page.fetched_at), "item": page.slice.item,
+             "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end)}
+    values = {column: known[source] for column, source in entity.records.get("computed", {}).items()}
+    if entity.fan_out:
+        values[entity.fan_out["column"]] = page.slice.item
+    values.update(_run_id=page.run_id, _extracted_at=known["extracted_at"], _source_object=page.source)
+    if entity.absent_rows == "soft_delete":
+        values["_deleted"] = False  # a row the API serves again is live again
+    return values

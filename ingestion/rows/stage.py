@@ -1,0 +1,140 @@
+"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), its
+records coerced to the table schema as NDJSON rows for the load job, and the records that cannot be
+loaded as rejects, each with its reason.
+
+Object paths name the kind, source, entity, run and page. A run is one delivery attempt, so attempts
+of the same message never overwrite or mix with each other's objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ingestion.contract import logs
+from ingestion.contract.config import EntityConfig
+from ingestion.contract.dates import to_rfc3339
+from ingestion.contract.errors import RecordError
+from ingestion.contract.redact import redact, redact_values
+from ingestion.model import Page
+from ingestion.rows.build import RowBuilder, page_rows
+from ingestion.source import jsoncodec
+from utils import gcs_helper
+
+NDJSON = "application/x-ndjson"
+PART_BYTES = 4 * 2**20  # staged NDJSON object size: under the client's 8 MiB one-request upload
+
+
+@dataclass
+class StagedRun:
+    uri: str  # wildcard over the run's NDJSON parts: one load-job source, whatever the page count
+    rejects_prefix: str
+    pages: int = 0
+    records: int = 0
+    bytes: int = 0
+    rejects: int = 0
+    first_reject: str | None = None
+    unknown_fields: set[str] = field(default_factory=set)  # top-level keys no column reads
+
+
+def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
+    return f"{kind}/{entity.name}/{run_id}"
+
+
+def raw_suffix(records_spec: dict) -> tuple[str, str]:
+    """(file suffix, content type) of a raw page, so a zipped export stays a valid .zip."""
+    compression = records_spec.get("compression", "none")
+    if compression == "zip":
+        return ".zip", "application/zip"
+    suffix = ".jsonl" if records_spec.get("format") == "jsonl" else ".json"
+    if compression == "gzip":
+        return suffix + ".gz", "application/gzip"
+    return suffix, "application/x-ndjson" if suffix == ".jsonl" else "application/json"
+
+
+def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
+                step: int = 1, rejected_before: int = 0) -> StagedRun:
+    """Stage every page of one step; stops reading pages (and so calling the API) as soon as the
+    run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
+    more. Each step's NDJSON parts get their own folder: one load job per step. Uploads run in
+    the background while the next pages are read; all of them are done when this returns."""
+    parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
+    rejects_prefix = run_prefix("rejects", entity, run_id)
+    staged = StagedRun(gcs_helper.uri(bucket, f"{parts}/part-*.jsonl"),
+                       gcs_helper.uri(bucket, rejects_prefix + "/"))
+    rows_of = RowBuilder.for_entity(entity)
+    with gcs_helper.ParallelUploads() as uploads:
+        writer = PartWriter(uploads, bucket, parts)
+        for page in pages:
+            if page.source is None:
+                page.source, page.run_id = store_raw_page(page, entity, run_id, bucket, uploads), run_id
+            staged.pages += 1
+            staged.bytes += len(page.response.content)
+            rows, rejects = page_rows(page, entity, rows_of, first_seq=staged.records + staged.rejects)
+            writer.add(rows, page.number)
+            if rejects:
+                uploads.submit(bucket, f"{rejects_prefix}/page-{page.number:06d}.jsonl",
+                               redact(jsoncodec.dumps_lines(rejects).decode()), NDJSON)
+            staged.records += len(rows)
+            staged.rejects += len(rejects)
+            staged.unknown_fields |= rows_of.unknown_keys(page.records)
+            if rejects and staged.first_reject is None:
+                first = rejects[0]
+                staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
+            if rejected_before + staged.rejects > entity.max_rejects:
+                break
+        writer.flush()
+    return staged
+
+
+class PartWriter:
+    """Rows as NDJSON objects of about PART_BYTES each (named after their first page): a few
+    large objects load faster, and cost fewer GCS writes, than one per page."""
+
+    def __init__(self, uploads: gcs_helper.ParallelUploads, bucket: str, prefix: str):
+        self.uploads, self.bucket, self.prefix = uploads, bucket, prefix
+        self.chunks: list[bytes] = []
+        self.size = self.first_page = 0
+
+    def add(self, rows: list[dict], page_number: int) -> None:
+        if not rows:
+            return
+        if not self.chunks:
+            self.first_page = page_number
+        self.chunks.append(jsoncodec.dumps_lines(rows))
+        self.size += len(self.chunks[-1])
+        if self.size >= PART_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.chunks:
+            self.uploads.submit(self.bucket, f"{self.prefix}/part-{self.first_page:06d}.jsonl",
+                                b"".join(self.chunks), NDJSON)
+            self.chunks, self.size = [], 0
+
+
+def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int = 0) -> None:
+    total = rejected_before + staged.rejects
+    if total > entity.max_rejects:
+        raise RecordError(
+            f"{total} record(s) could not be loaded, more than records.max_rejects="
+            f"{entity.max_rejects}; nothing of this step was loaded. First: {staged.first_reject}. "
+            f"All rejects, with their reasons: {staged.rejects_prefix}")
+
+
+def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
+                   uploads: gcs_helper.ParallelUploads) -> str:
+    """Upload the page as received (secrets scrubbed unless compressed); returns its gs:// URI."""
+    response = page.response
+    suffix, content_type = raw_suffix(entity.records)
+    metadata = {
+        "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
+        "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
+    }
+    if page.slice.item is not None:
+        metadata["item"] = str(page.slice.item)
+    compressed = entity.records.get("compression", "none") != "none"
+    content = response.content if compressed else logs.scrub(response.content)
+    path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"
+    uploads.submit(bucket, path, content, content_type, metadata=redact_values(metadata))
+    return gcs_helper.uri(bucket, path)

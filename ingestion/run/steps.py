@@ -1,0 +1,135 @@
+"""Steps: a job's slices are worked through in steps, each one atomic and checkpointed.
+
+A step extracts one or more whole windows into GCS, loads them into a staging table, MERGEs them,
+commits each item's state (watermark and covered windows) and only then marks its slices done in
+the job. A crash anywhere in a step leaves the slices pending: the redelivery redoes the step, and
+the MERGE makes that harmless. A step closes after `step_records` records or when the time budget
+is spent; then the run checkpoints and, if windows remain, the caller continues in a new message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+
+from ingestion.contract.config import EntityConfig
+from ingestion.contract.settings import Settings
+from ingestion.model import Job, JobSlice, Page
+from ingestion.planning.jobs import update_job
+from ingestion.planning.state import commit_state
+from ingestion.rows.stage import StagedRun, check_rejects, stage_pages
+from ingestion.run.clock import RunClock
+from ingestion.source.extract import extract_pages
+from ingestion.source.fetch import Fetcher
+from ingestion.warehouse.ledger import RunRow
+from ingestion.warehouse.load import drop_staging, load_staging, max_cursors, merge_into_target
+from ingestion.warehouse.snapshot import remember_keys
+
+log = logging.getLogger("ingestion.run.steps")
+
+
+@dataclass
+class Step:
+    """What every step of a run shares."""
+
+    entity: EntityConfig
+    settings: Settings
+    row: RunRow
+    target: str
+    fetcher: Callable[[], Fetcher] | None
+    clock: RunClock
+    progress: Callable[[Page], None] | None = None  # told of every page fetched (the `run` command)
+
+
+def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:
+    """Work through `pending` until done or out of time; returns the job as last checkpointed."""
+    queue, number = list(pending), 0
+    while queue and not (number and step.clock.out_of_time()):
+        number += 1
+        taken: list[JobSlice] = []
+        with closing(step_pages(step, queue, taken)) as pages:
+            staged = stage_pages(pages, step.entity, step.row.run_id, step.settings.bucket,
+                                 step=number, rejected_before=step.row.rejected)
+        newest = merge_staged(step, staged, job)
+        job = commit_step(step, job, taken, newest, staged.rejects)
+    return job
+
+
+def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice]) -> Iterator[Page]:
+    """Pages of whole slices taken from the front of `queue` while the step has room: at least
+    one slice, then more until `step_records` records or the time budget is spent."""
+    records = count = 0
+    while queue and not (taken and (records >= step.settings.step_records or step.clock.out_of_time())):
+        piece = queue.pop(0)
+        taken.append(piece)
+        widen_row_window(step.row, piece)
+        with closing(extract_pages(step.entity, [piece.slice], step.fetcher(),
+                                   numbered_after=step.row.pages + count)) as pages:
+            for page in pages:
+                records, count = records + len(page.records), count + 1
+                if step.progress:
+                    step.progress(page)
+                yield page
+
+
+def widen_row_window(row: RunRow, piece: JobSlice) -> None:
+    row.window_start = min(row.window_start or piece.window.start, piece.window.start)
+    row.window_end = max(row.window_end or piece.window.end, piece.window.end)
+
+
+def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | None, datetime]:
+    """Count the step into the run row, enforce the reject limit, then load and MERGE; returns
+    the newest cursor merged per item (text; None without fan-out)."""
+    row, entity = step.row, step.entity
+    rejected_before = row.rejected
+    row.pages += staged.pages
+    row.records += staged.records
+    row.bytes += staged.bytes
+    row.rejected += staged.rejects
+    report_unknown_fields(step, staged)
+    check_rejects(entity, staged, rejected_before)
+    if not staged.records:
+        return {}
+    staging = load_staging(entity, step.settings, row.run_id, staged.uri)
+    row.rows_merged += merge_into_target(entity, step.target, staging)
+    if job is not None and job.mode == "historical_full":
+        remember_keys(entity, step.settings, job, staging)
+    newest = max_cursors(entity, staging)
+    drop_staging(staging)
+    return newest
+
+
+def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejected: int) -> Job:
+    """After the MERGE: each item's state, then the job's checkpoint (the slices are done)."""
+    row = step.row
+    for item in dict.fromkeys(piece.item for piece in taken):
+        windows = [piece.window for piece in taken if piece.item == item]
+        candidate = newest.get(None if item is None else str(item))
+        watermark = commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
+        if watermark:
+            row.watermark = max(row.watermark or watermark, watermark)
+    done = {(p.item, p.window) for p in taken}
+
+    def mark_done(j: Job) -> None:
+        for piece in j.slices:
+            if (piece.item, piece.window) in done and piece.done_by is None:
+                piece.done_by = row.run_id
+        j.rejected += rejected
+        if row.run_id not in j.runs:
+            j.runs.append(row.run_id)
+
+    job = update_job(step.settings.bucket, job, mark_done)
+    log.info("checkpoint: %d window(s) committed, %d left in the job", len(taken), len(job.pending()))
+    return job
+
+
+def report_unknown_fields(step: Step, staged: StagedRun) -> None:
+    """Fields the API sends that no column reads: the first sign of an API adding data (add the
+    column to the schema JSON to load it; with target.raw_json it is already kept in `_raw`)."""
+    if staged.unknown_fields:
+        known = set(filter(None, (step.row.unknown_fields or "").split(", ")))
+        step.row.unknown_fields = ", ".join(sorted(known | staged.unknown_fields))[:1000]
+        log.warning("records carry fields no column reads: %s", step.row.unknown_fields)

@@ -1,0 +1,80 @@
+"""Walk the API: for each (item, window) slice, page through the endpoint and yield pages one at a
+time. Nothing holds more than the pages in flight; when the page count is known after the first
+response, the remaining pages are fetched concurrently (up to `http.max_concurrency`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from ingestion.contract.config import EntityConfig
+from ingestion.contract.dates import parse_duration
+from ingestion.model import ApiResponse, Page, Slice
+from ingestion.source.asyncjob import run_report_job
+from ingestion.source.dateformats import format_bound
+from ingestion.source.fetch import Fetcher
+from ingestion.source.httprequest import HttpRequest, build_request
+from ingestion.source.pagination import make_paginator
+
+
+def placeholder_values(entity: EntityConfig, piece: Slice) -> dict[str, Any]:
+    """`{start}`/`{end}` in the date filter's format (an inclusive API end is moved back by
+    `inclusive_end`), and `{item}`."""
+    spec = entity.date_filter or {}
+    end = piece.window.end
+    if spec.get("inclusive_end"):
+        end -= parse_duration(spec["inclusive_end"])
+    context = {"start": format_bound(piece.window.start, spec), "end": format_bound(end, spec)}
+    if piece.item is not None:
+        context["item"] = piece.item
+    return context
+
+
+def with_date_filter(request: HttpRequest, entity: EntityConfig, context: dict[str, Any]) -> HttpRequest:
+    spec = entity.date_filter or {}
+    location = spec.get("in", "query")
+    if "start_param" in spec:
+        request.set(location, spec["start_param"], context["start"])
+    if "end_param" in spec:
+        request.set(location, spec["end_param"], context["end"])
+    return request
+
+
+def first_request(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> HttpRequest:
+    """The first request of a slice. With a report job, the window goes into the job's create
+    request and the results request gets `{job_id}`."""
+    context = placeholder_values(entity, piece)
+    base_url = entity.spec["base_url"]
+    job = entity.spec.get("async_job")
+    if job:
+        create = with_date_filter(build_request(base_url, job["create"], context, "POST"), entity, context)
+        context["job_id"] = run_report_job(job, create, base_url, fetcher, context)
+        return build_request(base_url, entity.request, context)
+    return with_date_filter(build_request(base_url, entity.request, context), entity, context)
+
+
+def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiResponse]:
+    paginator = make_paginator(entity.pagination)
+    request = paginator.first(first_request(entity, piece, fetcher))
+    response = fetcher.page(request)
+    yield response
+    planned = paginator.remaining(request, response)
+    if planned is not None:
+        yield from fetcher.pages(planned)
+        return
+    following = paginator.next(request, response)
+    while following is not None:
+        response = fetcher.page(following)
+        yield response
+        following = paginator.next(following, response)
+
+
+def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,
+                  numbered_after: int = 0) -> Iterator[Page]:
+    """Pages are numbered across the run, after the `numbered_after` pages of earlier steps."""
+    number = numbered_after
+    for piece in slices:
+        for response in walk(entity, piece, fetcher):
+            number += 1
+            yield Page(number, piece, response, datetime.now(UTC))
