@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help demo test pytest lint validate fmt bench deploy deploy-dry-run clean clean-demo
+.PHONY: help demo test pytest unit lint validate fmt bench deploy deploy-dry-run clean clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -33,6 +33,11 @@ test: lint validate pytest
 
 pytest: $(STAMP)
 	$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+## The fast tests only (tests/unit: no emulator, no local stack; pytest exit 5 = failure).
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 ## The suite against dlt on a loopback API, and the performance targets (BENCH_ARGS="--records 20000").

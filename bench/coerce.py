@@ -2,7 +2,7 @@
 
     python -m bench.coerce [records]
 
-Records come from the type-messy catalog simulator (tests/apis/catalog.py): timestamps in six
+Records come from the type-messy catalog simulator (tests/support/apis/catalog.py): timestamps in six
 spellings, numbers and booleans as strings, nested string numbers, lone values for lists. The
 second figure is the same rows once canonical (what a well-behaved API costs).
 """
@@ -13,7 +13,7 @@ import sys
 import time
 
 from ingestion.rows.coerce import row_coercer
-from tests.apis.catalog import SCHEMA, CatalogApi
+from tests.support.apis.catalog import SCHEMA, CatalogApi
 
 
 def measure(label: str, rows: list[dict], coerce) -> None:

@@ -12,25 +12,8 @@ from ingestion.contract.config import config_files, load_entity, validate_all
 from ingestion.contract.errors import ConfigError, PayloadError
 from ingestion.contract.settings import ROOT
 from ingestion.ops.cli import main as cli
+from tests.support.configs import ENTITY, SCHEMA
 
-SCHEMA = [
-    {"name": "id", "type": "INT64", "mode": "REQUIRED"},
-    {"name": "name", "type": "STRING"},
-    {"name": "updated_at", "type": "TIMESTAMP"},
-    {"name": "created_on", "type": "DATE"},
-    {"name": "tags", "type": "STRING", "mode": "REPEATED"},
-    {"name": "owner", "type": "RECORD", "fields": [{"name": "id", "type": "STRING"}]},
-]
-ENTITY = {
-    "request": {"path": "/items"},
-    "records": {"path": "data"},
-    "pagination": {"type": "page_number", "page_param": "page", "page_size": 50,
-                   "size_param": "limit"},
-    "date_filter": {"start_param": "since", "format": "iso_date"},
-    "cursor_field": "updated_at",
-    "merge_keys": ["id"],
-    "target": {"table": "items", "partition": {"field": "created_on"}, "cluster_by": ["name"]},
-}
 SOURCE = {"base_url": "https://api.example.com/v1", "start_date": "2024-01-01",
           "auth": {"type": "bearer", "secret": "acme-token"}, "target": {"dataset": "acme"}}
 

@@ -11,8 +11,8 @@ from ingestion.run.decide import is_retryable
 from ingestion.source.auth import make_authenticator
 from ingestion.source.fetch import Fetcher, open_session
 from ingestion.source.httprequest import HttpRequest
-from tests.apis import OAuthProvider, ProtectedApi, fake_credential
-from tests.conftest import store_secret
+from tests.support.apis import OAuthProvider, ProtectedApi, fake_credential
+from tests.support.delivery import store_secret
 from utils import secret_manager_helper
 
 RECORDS = {"path": "data"}

@@ -18,9 +18,9 @@ from ingestion.source.auth import make_authenticator
 from ingestion.source.fetch import open_session
 from ingestion.source.httprequest import HttpRequest
 from ingestion.warehouse.ledger import runs_table_id
-from tests.apis import NOW, SimApi, fake_credential, json_response
-from tests.apis.flaky import CuttingServer
-from tests.conftest import deliver, store_secret
+from tests.support.apis import NOW, SimApi, fake_credential, json_response
+from tests.support.apis.flaky import CuttingServer
+from tests.support.delivery import deliver, store_secret
 from utils import bq_helper
 from utils.requests_api import TransportError
 
@@ -150,7 +150,7 @@ def cutting(monkeypatch):
         server.stop()
 
 
-CUTS = ["short_length", "chunk_cut", "gzip_cut", "stall"]  # see tests/apis/flaky.py
+CUTS = ["short_length", "chunk_cut", "gzip_cut", "stall"]  # see tests/support/apis/flaky.py
 
 
 def http_for(cut: str) -> dict:

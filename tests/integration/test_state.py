@@ -1,14 +1,11 @@
-"""Watermark state under concurrent writers (generation preconditions on fake-gcs-server), and
-the log formats."""
+"""Watermark state under concurrent writers (generation preconditions on fake-gcs-server). The log
+formats: tests/unit/test_logs.py; the log lines of a delivery: test_delivery_logs.py."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from datetime import UTC, datetime
 
-from ingestion.contract import logs
 from ingestion.contract.config import EntityConfig
 from ingestion.model import Window
 from ingestion.planning import state
@@ -91,80 +88,3 @@ def test_a_lost_race_is_retried_on_top_of_what_the_other_writer_stored(env, mock
     assert stored(env)["watermark"] == "2026-03-07T00:00:00Z"
     assert stored(env)["covered"] == [  # both writers' windows are kept
         ["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
-
-
-def make_record(message: str, **extra) -> logging.LogRecord:
-    record = logging.LogRecord("ingestion.x", logging.WARNING, __file__, 1, message, (), None)
-    record.__dict__.update(extra)
-    return record
-
-
-def test_json_logs_carry_severity_and_ids_for_cloud_logging():
-    line = logs.JsonFormatter().format(make_record(
-        "sync failed", entity="acme/items", run_id="r1", message_id="m1"))
-    entry = json.loads(line)
-    assert entry["severity"] == "WARNING" and entry["message"] == "sync failed"
-    assert (entry["entity"], entry["run_id"], entry["message_id"]) == ("acme/items", "r1", "m1")
-
-
-def test_text_logs_are_readable_with_the_ids_at_the_end():
-    line = logs.TextFormatter().format(make_record("sync failed", entity="acme/items"))
-    assert line.endswith("WARNING sync failed  [entity=acme/items]")
-
-
-def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
-    """urllib3 logs each retried URL, query string included, at WARNING."""
-    import socket
-
-    import pytest
-
-    from ingestion.source.auth import ApiKeyAuth
-    from ingestion.source.credentials import AuthContext
-    from ingestion.source.httprequest import HttpRequest
-    from utils import requests_api
-
-    logs.configure()
-    logs.register_secret("sekrit-api-key")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: connections are refused
-    auth = ApiKeyAuth({"type": "api_key", "secret": "s", "name": "key", "in": "query"},
-                      AuthContext("local-project", {"api_key": "sekrit-api-key"}))
-    request = HttpRequest("GET", f"http://127.0.0.1:{port}/items")
-    auth.apply(request)
-    caplog.set_level(logging.WARNING)
-
-    with pytest.raises(requests_api.TransportError) as error:
-        requests_api.send(requests_api.new_session(max_retries=2, backoff_factor=0), "GET",
-                          request.url, params=request.params, secret_params=auth.secret_params)
-
-    assert any("Retrying" in r.getMessage() for r in caplog.records)  # urllib3 did log the URL
-    assert "sekrit-api-key" not in caplog.text and "sekrit-api-key" not in str(error.value)
-
-
-def test_every_line_of_a_delivery_is_one_json_object_with_its_ids_and_no_secret(
-        env, demo_api, function_client):
-    from tests.conftest import API_KEY, deliver
-
-    env.copy_demo_configs()
-    stream = io.StringIO()
-    handler = logs.make_handler(logging.StreamHandler(stream), json_lines=True)
-    logging.getLogger().addHandler(handler)
-    try:
-        assert deliver(function_client, {"entity": "demo_shop/orders"}, message_id="4242").status_code == 200
-        deliver(function_client, {"entity": "demo_shop/nope"}, message_id="4243")
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-    entries = [json.loads(line) for line in stream.getvalue().splitlines()]  # each line parses
-    run = [e for e in entries if e.get("message_id") == "4242"]
-    assert len(run) >= 3 and {e["severity"] for e in run} <= {"INFO", "WARNING"}
-    for entry in run:
-        assert entry["entity"] == "demo_shop/orders" and entry["run_id"].endswith("_4242")
-        assert entry["logging.googleapis.com/labels"]["entity"] == "demo_shop/orders"
-        assert entry["logging.googleapis.com/sourceLocation"]["file"].endswith(".py")
-    assert any(e["message"].startswith("sync succeeded") for e in run)
-    rejected = [e for e in entries if e.get("message_id") == "4243"]
-    assert [e["severity"] for e in rejected] == ["ERROR"]
-    assert "unknown entity 'demo_shop/nope'" in rejected[0]["message"]
-    assert API_KEY not in stream.getvalue()

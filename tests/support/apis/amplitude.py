@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
+from tests.support.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
 
 API_KEY, SECRET_KEY = fake_credential("amp-key"), fake_credential("amp-secret")
 LAG = timedelta(hours=2)

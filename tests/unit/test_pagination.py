@@ -9,7 +9,7 @@ import time
 from werkzeug.wrappers import Request, Response
 
 from local.stack import serve_in_thread
-from tests.test_extract import extract, ids, make_entity, page_of
+from tests.support.extraction import extract, ids, make_entity, page_of
 
 
 def expect(server, query: dict | None = None):

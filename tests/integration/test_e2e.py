@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from ingestion.contract.dates import parse_instant
-from tests.conftest import API_KEY, deliver
+from tests.support.delivery import API_KEY, deliver
 from utils import bq_helper, gcs_helper
 
 

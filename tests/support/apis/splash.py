@@ -10,7 +10,7 @@ from datetime import timedelta
 from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.dates import parse_instant
-from tests.apis import NOW, OAuthProvider, SimApi, fake_credential, iso_z, json_response, page_slice
+from tests.support.apis import NOW, OAuthProvider, SimApi, fake_credential, iso_z, json_response, page_slice
 
 CLIENT_ID, CLIENT_SECRET = "splash-client", fake_credential("splash")
 FIRST_REFRESH_TOKEN = fake_credential("rt")

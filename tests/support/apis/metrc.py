@@ -10,7 +10,7 @@ from datetime import timedelta
 from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.dates import parse_instant
-from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_response, page_slice
+from tests.support.apis import NOW, SimApi, basic_credentials, fake_credential, json_response, page_slice
 
 LICENSES = ["LIC-001", "LIC-002", "LIC-003"]
 VENDOR_KEY, USER_KEY = fake_credential("vendor"), fake_credential("user")

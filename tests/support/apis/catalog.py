@@ -16,7 +16,7 @@ from email.utils import format_datetime
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import SimApi, json_response
+from tests.support.apis import SimApi, json_response
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 SCHEMA = [

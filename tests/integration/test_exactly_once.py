@@ -4,8 +4,6 @@ nor skipping data. Every test compares the final BigQuery table with the API's g
 
 from __future__ import annotations
 
-import importlib
-import json
 import random
 import threading
 from dataclasses import replace
@@ -17,60 +15,24 @@ from ingestion.contract.config import EntityConfig
 from ingestion.contract.errors import LeaseHeld
 from ingestion.model import Window
 from ingestion.planning import state as state_module
-from ingestion.run.entrypoint import handle_pubsub_envelope
 from ingestion.warehouse.ledger import runs_table_id
-from tests.apis import NOW
-from tests.conftest import envelope, published
-from tests.test_loading import ENTITY, rows, runs, setup
+from tests.support.apis import NOW
+from tests.support.catalog import (
+    ENTITY,
+    assert_table_matches_truth,
+    deliver,
+    newest_cursor,
+    rows,
+    runs,
+    setup,
+    stored_state,
+)
+from tests.support.delivery import published
+from tests.support.faults import SimulatedCrash, crash_on_call
 from utils import bq_helper, gcs_helper
 
 LATER = NOW + timedelta(minutes=15)  # past any lease a crashed run left (they last 10 minutes)
 ONE_SLICE_PER_STEP = {"step_records": 1}  # every 3-day window is a step of its own
-
-
-class SimulatedCrash(BaseException):
-    """The process dies here (killed at the time limit, out of memory): no Python cleanup runs,
-    just as none would. BaseException, so `except Exception` handlers do not see it either."""
-
-
-def deliver(env, payload: dict | None = None, message_id: str = "m1", attempt: int = 1, now=NOW):
-    """One push delivery of a Pub/Sub message to the function's handler."""
-    payload = payload or {"entity": ENTITY}
-    return handle_pubsub_envelope(envelope(payload, message_id, attempt=attempt), env.settings, now=now)
-
-
-def crash_on_call(mocker, target: str, call: int = 1) -> None:
-    """Patch `module.function` so its `call`-th call dies instead of running."""
-    module_name, name = target.rsplit(".", 1)
-    module = importlib.import_module(module_name)
-    real, calls = getattr(module, name), []
-
-    def maybe_crash(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            raise SimulatedCrash(target)
-        return real(*args, **kwargs)
-
-    mocker.patch.object(module, name, side_effect=maybe_crash)
-
-
-def assert_table_matches_truth(env, dataset: str, catalog) -> dict[int, dict]:
-    """Every item the API has, exactly once, with its current values; nothing else."""
-    loaded, truth = rows(env, dataset), catalog.truth()
-    assert sorted(loaded) == sorted(truth)
-    for n, item in truth.items():
-        row = loaded[n]
-        assert (row["name"], row["price"], row["quantity"], row["updated_at"]) == (
-            item["name"], item["price"], item["quantity"], item["updated_at"]), f"item {n}"
-    return loaded
-
-
-def stored_state(env) -> dict:
-    return json.loads(gcs_helper.read(env.settings.bucket, f"state/{ENTITY}.json")[0])
-
-
-def newest_cursor(catalog) -> str:
-    return max(i["updated_at"] for i in catalog.truth().values()).isoformat().replace("+00:00", "Z")
 
 
 CRASH_POINTS = {

@@ -1,5 +1,5 @@
 """The deploy scripts, run for real with fake `gcloud`/`bq` executables first on PATH
-(tests/fakes/gcloud): they record every call and remember what was created, so the tests check the
+(tests/support/fakes/gcloud): they record every call and remember what was created, so the tests check the
 calls a deploy makes, that a second deploy changes nothing it need not, and that schedules follow
 the configs."""
 
@@ -76,7 +76,7 @@ class Cloud:
 def cloud(tmp_path) -> Cloud:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = (ROOT / "tests/fakes/gcloud").read_text().split("\n", 1)[1]
+    fake = (ROOT / "tests/support/fakes/gcloud").read_text().split("\n", 1)[1]
     for tool in ("gcloud", "bq"):  # this interpreter, without site-packages: it starts in ~10 ms
         (bin_dir / tool).write_text(f"#!{sys.executable} -S\n{fake}")
         (bin_dir / tool).chmod(0o755)

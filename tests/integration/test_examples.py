@@ -12,30 +12,25 @@ import pytest
 
 from ingestion.contract.dates import parse_instant
 from ingestion.contract.errors import ApiError, RetryableError
-from ingestion.contract.payload import SyncRequest
 from ingestion.run.decide import is_retryable
-from ingestion.run.pipeline import run_sync
-from tests.apis import NOW
-from tests.apis.amplitude import API_KEY as AMP_KEY
-from tests.apis.amplitude import SECRET_KEY as AMP_SECRET
-from tests.apis.amplitude import AmplitudeApi
-from tests.apis.facebook import ACCESS_TOKEN as FB_TOKEN
-from tests.apis.facebook import ACCOUNTS as FB_ACCOUNTS
-from tests.apis.facebook import FacebookApi
-from tests.apis.genesys import CLIENT_ID as GENESYS_ID
-from tests.apis.genesys import CLIENT_SECRET as GENESYS_SECRET
-from tests.apis.genesys import QUERY_PATH, GenesysApi
-from tests.apis.jira import API_TOKEN as JIRA_TOKEN
-from tests.apis.jira import EMAIL as JIRA_EMAIL
-from tests.apis.jira import JiraApi
-from tests.apis.metrc import LICENSES, USER_KEY, VENDOR_KEY, MetrcApi
-from tests.apis.splash import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN, SplashApi
-from tests.conftest import store_secret
+from tests.support.apis import NOW
+from tests.support.apis.amplitude import API_KEY as AMP_KEY
+from tests.support.apis.amplitude import SECRET_KEY as AMP_SECRET
+from tests.support.apis.amplitude import AmplitudeApi
+from tests.support.apis.facebook import ACCESS_TOKEN as FB_TOKEN
+from tests.support.apis.facebook import ACCOUNTS as FB_ACCOUNTS
+from tests.support.apis.facebook import FacebookApi
+from tests.support.apis.genesys import CLIENT_ID as GENESYS_ID
+from tests.support.apis.genesys import CLIENT_SECRET as GENESYS_SECRET
+from tests.support.apis.genesys import QUERY_PATH, GenesysApi
+from tests.support.apis.jira import API_TOKEN as JIRA_TOKEN
+from tests.support.apis.jira import EMAIL as JIRA_EMAIL
+from tests.support.apis.jira import JiraApi
+from tests.support.apis.metrc import LICENSES, USER_KEY, VENDOR_KEY, MetrcApi
+from tests.support.apis.splash import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN, SplashApi
+from tests.support.catalog import sync
+from tests.support.delivery import store_secret
 from utils import bq_helper, gcs_helper, secret_manager_helper
-
-
-def sync(env, entity: str, mode: str = "incremental", start=None, end=None, now=NOW):
-    return run_sync(SyncRequest(entity, mode, start, end), env.settings, now=now)
 
 
 def start_example(env, serve, api, source: str, secret_name: str, secret: dict) -> str:

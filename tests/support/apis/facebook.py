@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, fake_credential, json_response
+from tests.support.apis import NOW, SimApi, fake_credential, json_response
 
 ACCESS_TOKEN = fake_credential("fb-token")
 ACCOUNTS = ["1001", "1002"]

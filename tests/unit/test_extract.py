@@ -9,47 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.wrappers import Response
 
-from ingestion.contract.config import EntityConfig, deep_merge
 from ingestion.contract.errors import ApiError
-from ingestion.model import Slice, Window
+from ingestion.model import Window
 from ingestion.run.decide import is_retryable
-from ingestion.source.auth import AUTHENTICATORS
-from ingestion.source.credentials import AuthContext
-from ingestion.source.extract import extract_pages
-from ingestion.source.fetch import Fetcher, open_session
-from tests.test_config import ENTITY, SCHEMA
+from tests.support.extraction import extract, ids, make_entity, page_of
 from utils.requests_api import HttpStatusError
-
-WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC))
-
-
-def make_entity(httpserver, **overrides):
-    base = {**ENTITY, "date_filter": None, "base_url": httpserver.url_for("/api"),
-            "http": {"max_retries": 3, "backoff_factor": 0},
-            "pagination": {"type": "page_number", "page_param": "page", "size_param": "limit",
-                           "page_size": 2}}
-    spec = deep_merge(base, overrides)
-    spec = {k: v for k, v in spec.items() if v is not None}
-    return EntityConfig("acme/items", spec, SCHEMA)
-
-
-def extract(entity, auth_spec=None, secret=None, windows=(WINDOW,), items=(None,)):
-    """Every page of the entity's walk, through the production fetcher and a real session."""
-    auth_spec = auth_spec or {"type": "none"}
-    with open_session(entity.http) as session:
-        ctx = AuthContext("local-project", secret or {}, session=session, base_url=entity.spec["base_url"])
-        auth = AUTHENTICATORS[auth_spec["type"]](auth_spec, ctx)
-        fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth)
-        slices = [Slice(item, window) for item in items for window in windows]
-        return list(extract_pages(entity, slices, fetcher))
-
-
-def ids(pages) -> list[int]:
-    return [r["id"] for p in pages for r in p.records]
-
-
-def page_of(first: int, count: int) -> list[dict]:
-    return [{"id": i} for i in range(first, first + count)]
 
 
 def test_page_number_stops_at_total_pages(httpserver):

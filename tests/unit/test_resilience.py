@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ingestion.run.decide import is_retryable
 from local.stack import serve_in_thread
-from tests.test_extract import extract, ids, make_entity
+from tests.support.extraction import extract, ids, make_entity
 from utils.requests_api import HttpStatusError, TransportError
 
 SINGLE = {"type": "single"}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from werkzeug.wrappers import Request, Response
 
-from tests.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
+from tests.support.apis import NOW, SimApi, basic_credentials, fake_credential, json_response
 
 EMAIL, API_TOKEN = "bot@example.com", fake_credential("jira")
 _JQL = re.compile(r'^updated >= "([^"]+)" AND updated < "([^"]+)" ORDER BY updated ASC$')

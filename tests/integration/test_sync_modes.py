@@ -14,17 +14,19 @@ from ingestion.contract.config import load_entity
 from ingestion.ops import cli
 from ingestion.planning.gaps import find_gaps
 from ingestion.planning.jobs import load_job
-from tests.apis import NOW
-from tests.apis.catalog import START
-from tests.test_exactly_once import (
+from tests.support.apis import NOW
+from tests.support.apis.catalog import START
+from tests.support.catalog import (
     ENTITY,
     assert_table_matches_truth,
     deliver,
     newest_cursor,
-    published,
+    rows,
+    runs,
+    setup,
     stored_state,
 )
-from tests.test_loading import rows, runs, setup
+from tests.support.delivery import published
 from utils import gcs_helper
 
 FULL = {"entity": ENTITY, "sync_mode": "historical_full"}
@@ -207,7 +209,7 @@ def test_gaps_lists_the_missing_windows_and_publishes_backfills_for_exactly_thos
 
 
 def test_a_fan_out_item_can_be_backfilled_alone(env, serve):
-    from tests.test_fanout import EXPECTED, SCHEMA_ITEMS, child_config, loaded
+    from tests.support.fanout import EXPECTED, SCHEMA_ITEMS, child_config, loaded
 
     dataset = f"fan_{env.suffix}"
     child = child_config({"column": "account", "items": ["acc-1", "acc/2", "acc-3"]}, dataset)
@@ -225,7 +227,7 @@ def test_a_fan_out_item_can_be_backfilled_alone(env, serve):
 
 
 def serve_accounts(serve):
-    from tests.test_fanout import AccountsApi
+    from tests.support.fanout import AccountsApi
 
     api = AccountsApi()
     serve(api, "ACCOUNTS_API_URL")

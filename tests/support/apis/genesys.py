@@ -11,7 +11,7 @@ from datetime import timedelta
 from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.dates import parse_instant
-from tests.apis import NOW, OAuthProvider, SimApi, fake_credential, iso_z, json_response, page_slice
+from tests.support.apis import NOW, OAuthProvider, SimApi, fake_credential, iso_z, json_response, page_slice
 
 CLIENT_ID, CLIENT_SECRET = "genesys-client", fake_credential("genesys")
 QUERY_PATH = "/api/v2/analytics/conversations/details/query"

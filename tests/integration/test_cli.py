@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.config import load_entity
 from ingestion.ops.cli import main as cli
-from tests.conftest import published
+from tests.support.delivery import published
 from utils import bq_helper
 
 WIDGETS = [
@@ -155,7 +155,7 @@ def test_run_local_starts_the_stack_stores_the_local_secrets_and_syncs(tmp_path,
     import sys
 
     from ingestion.contract.settings import ROOT
-    from tests.apis import fake_credential
+    from tests.support.apis import fake_credential
 
     key = fake_credential("widgets")
     url = serve(KeyedApi(WidgetApi(), key), "WIDGET_API_URL")
@@ -230,7 +230,7 @@ def test_publish_local_and_gaps_local_have_the_function_process_everything_and_r
 
     from ingestion.contract.config import deep_merge
     from ingestion.contract.settings import ROOT
-    from tests.apis.catalog import CONFIG, SCHEMA, START
+    from tests.support.apis.catalog import CONFIG, SCHEMA, START
 
     configs, schemas = tmp_path / "config/shop", tmp_path / "schema/shop"
     configs.mkdir(parents=True)

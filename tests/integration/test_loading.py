@@ -11,42 +11,13 @@ from decimal import Decimal
 
 import pytest
 
-from ingestion.contract.config import deep_merge
 from ingestion.contract.errors import PermanentError, RecordError
 from ingestion.warehouse.ledger import RUN_FIELDS, runs_table_id
 from ingestion.warehouse.tables import SchemaMismatch
-from tests.apis import NOW
-from tests.apis.catalog import CONFIG, SCHEMA
-from tests.test_examples import sync
+from tests.support.apis import NOW
+from tests.support.apis.catalog import CONFIG, SCHEMA
+from tests.support.catalog import ENTITY, read_lines, rows, runs, setup, sync
 from utils import bq_helper, gcs_helper
-
-ENTITY = "shop/items"
-
-
-def setup(env, schema=SCHEMA, **changes) -> str:
-    """Write the catalog entity (with `changes` merged into its config); returns its dataset."""
-    dataset = f"shop_{env.suffix}"
-    env.write(ENTITY, deep_merge(deep_merge(CONFIG, {"target": {"dataset": dataset}}), changes), schema)
-    return dataset
-
-
-def rows(env, dataset: str) -> dict[int, dict]:
-    result = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.items`").result()
-    loaded = [dict(r.items()) for r in result]
-    by_id = {r["id"]: r for r in loaded}
-    assert len(by_id) == len(loaded), "duplicate ids in the target table"
-    return by_id
-
-
-def runs(env) -> list[dict]:
-    result = bq_helper.query(f"SELECT * FROM `{runs_table_id(env.settings)}` ORDER BY started_at")
-    return [dict(r.items()) for r in result.result()]
-
-
-def read_lines(env, prefix: str) -> list[dict]:
-    paths = gcs_helper.list_paths(env.settings.bucket, prefix)
-    return [json.loads(line) for path in paths
-            for line in gcs_helper.read(env.settings.bucket, path)[0].splitlines()]
 
 
 def test_messy_records_land_as_typed_values(env, catalog):

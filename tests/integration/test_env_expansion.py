@@ -1,78 +1,16 @@
-"""`${NAME}` in configs, and the operator commands around it: a workstation without a deployment's
-values still validates (with a warning naming the variable); the function expands base and token
-URLs, start_date, params and headers, and fails permanently, naming the variable, when one is
-unset; `gaps` reads no API value, lists no gap for what was never loaded, and reports every error in
-one line."""
+"""`${NAME}` in configs at run time, and the operator commands around it: the function expands base
+and token URLs, start_date, params and headers, and fails permanently, naming the variable, when one
+is unset; `gaps` reads no API value, lists no gap for what was never loaded, and reports every error
+in one line; `publish` needs no API value either. (Validation with unset variables:
+tests/unit/test_env_validate.py.)"""
 
 from __future__ import annotations
 
-import json
-
 from ingestion.ops.cli import main as cli
-from tests.apis.catalog import CONFIG, SCHEMA
-from tests.conftest import published
-from tests.test_exactly_once import deliver
-from tests.test_loading import ENTITY, runs, setup
-
-# Variables no test environment sets.
-UNSET = ("ACME_HOST", "ACME_TENANT", "ACME_START", "CATALOG_TENANT", "CATALOG_REGION", "CATALOG_START",
-         "SHOP_START")
-SOURCE = {"base_url": "${ACME_HOST}/v1", "start_date": "${ACME_START}", "target": {"dataset": "acme"},
-          "request": {"headers": {"X-Tenant": "${ACME_TENANT}"}}}
-ITEMS = {"request": {"path": "/items", "params": {"region": "${ACME_REGION:-eu}"}},
-         "records": {"path": "data"}, "pagination": {"type": "single"}, "merge_keys": ["id"], "target": {}}
-ITEMS_SCHEMA = [{"name": "id", "type": "INT64", "mode": "REQUIRED"}]
-
-
-def write_acme(tmp_path, entities: dict[str, dict]) -> list[str]:
-    """config/acme/ with SOURCE and `entities`; returns the validate command's arguments."""
-    for folder in ("config/acme", "schema/acme"):
-        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
-    (tmp_path / "config/acme/_source.json").write_text(json.dumps(SOURCE))
-    for name, spec in entities.items():
-        (tmp_path / f"config/acme/{name}.json").write_text(json.dumps(spec))
-        (tmp_path / f"schema/acme/{name}.json").write_text(json.dumps(ITEMS_SCHEMA))
-    return ["validate", "--config-dir", str(tmp_path / "config"), "--schema-dir", str(tmp_path / "schema")]
-
-
-def unset_all(monkeypatch) -> None:
-    for name in UNSET:
-        monkeypatch.delenv(name, raising=False)
-
-
-def test_validate_warns_about_each_unset_variable_and_still_checks_the_rest(tmp_path, monkeypatch, capsys):
-    unset_all(monkeypatch)
-    command = write_acme(tmp_path, {"items": ITEMS})
-
-    assert cli(command) == 0
-
-    out, err = capsys.readouterr()
-    source = tmp_path / "config/acme/_source.json"
-    assert f"WARNING {source}: ${{ACME_HOST}} is not set (base_url;" in err
-    assert f"WARNING {source}: ${{ACME_START}} is not set (start_date;" in err
-    assert f"WARNING {source}: ${{ACME_TENANT}} is not set (request.headers.X-Tenant;" in err
-    assert "ACME_REGION" not in err  # it has a default
-    assert "1 entity config(s) checked, 0 problem(s), 3 warning(s)" in out
-
-    write_acme(tmp_path, {"items": ITEMS, "broken": {**ITEMS, "merge_keys": ["sku"]}})
-    assert cli(command) == 1
-    assert "config/acme/broken.json" in capsys.readouterr().err  # checked despite the placeholders
-
-
-def test_expanded_values_are_validated_naming_the_variable_never_a_header_value(tmp_path, monkeypatch,
-                                                                               capsys):
-    unset_all(monkeypatch)
-    monkeypatch.setenv("ACME_HOST", "https://api.acme.example")
-    monkeypatch.setenv("ACME_START", "last tuesday")
-    monkeypatch.setenv("ACME_TENANT", "tok-3f9a\r\nX-Injected: 1")
-    command = write_acme(tmp_path, {"items": ITEMS})
-
-    assert cli(command) == 1
-
-    err = capsys.readouterr().err
-    assert "start_date uses ${ACME_START}: 'last tuesday' is not an ISO date or datetime" in err
-    assert "request.headers.X-Tenant uses ${ACME_TENANT}: the value holds a line break" in err
-    assert "tok-3f9a" not in err
+from tests.support.apis.catalog import CONFIG, SCHEMA
+from tests.support.catalog import ENTITY, deliver, runs, setup
+from tests.support.delivery import published
+from tests.support.env_vars import unset_all
 
 
 def test_the_function_expands_start_date_params_and_headers_at_run_time(env, catalog, monkeypatch):
@@ -157,4 +95,3 @@ def test_publish_needs_no_api_variable_and_a_failure_is_one_error_line(env, stac
         f"ERROR {ENTITY}: {env.settings.config_dir}/shop/items.json: base_url uses "
         f"${{CATALOG_API_URL}}, which is not set; request.headers.X-Tenant uses ${{CATALOG_TENANT}}, "
         f"which is not set"]
-

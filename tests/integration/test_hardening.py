@@ -1,7 +1,7 @@
 """Hardening found by black-box runs: long backfills (continuations and parallel parts in every
 mode, through the deployed entry point), follow-up messages that fail loudly, rejected messages
-without side effects, secrets in no persisted text, bounded inputs and log lines, and incremental
-runs that do not wait for a backfill."""
+without side effects, secrets in no persisted text, bounded inputs and log lines of a delivery, and
+incremental runs that do not wait for a backfill. (Capped log fields: tests/unit/test_logs.py.)"""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ from ingestion.contract import logs
 from ingestion.contract.errors import LeaseHeld
 from ingestion.planning.jobs import load_job
 from ingestion.warehouse.ledger import runs_table_id
-from tests.apis import NOW, SimApi, fake_credential, json_response
-from tests.apis.catalog import CatalogApi
-from tests.conftest import deliver as push
-from tests.conftest import published, store_secret
-from tests.test_exactly_once import ENTITY, assert_table_matches_truth, deliver, newest_cursor, stored_state
-from tests.test_loading import rows, runs, setup
+from tests.support.apis import NOW, SimApi, fake_credential, json_response
+from tests.support.apis.catalog import CatalogApi
+from tests.support.catalog import (
+    ENTITY,
+    assert_table_matches_truth,
+    deliver,
+    newest_cursor,
+    rows,
+    runs,
+    setup,
+    stored_state,
+)
+from tests.support.delivery import deliver as push
+from tests.support.delivery import published, store_secret
 from utils import bq_helper, gcs_helper
 
 WIDE_STEPS = {"date_filter": {"step": "P60D"}}  # a few windows from 2026-03-01 to today
@@ -227,14 +235,6 @@ def test_an_oversized_message_and_a_huge_entity_name_get_short_clear_errors(env,
     assert all(len(r["entity"]) <= 200 for r in ledger.values())
 
 
-def test_log_fields_are_capped_with_a_visible_marker():
-    record = logging.LogRecord("ingestion.x", logging.ERROR, __file__, 1, "x" * 1_000_000, (), None)
-    record.entity = "e" * 100_000
-    for formatter in (logs.JsonFormatter(), logs.TextFormatter()):
-        line = formatter.format(record)
-        assert len(line) < 100_000 and "[truncated" in line
-
-
 class GatedCatalog(CatalogApi):
     """Holds the requests of windows starting before `hold_before` until `opened` is set: a
     backfill caught in the middle of its run."""
@@ -302,7 +302,7 @@ def test_run_local_twice_keeps_the_refresh_token_the_provider_rotated(tmp_path, 
     import sys
 
     from ingestion.contract.settings import ROOT
-    from tests.apis import OAuthProvider, ProtectedApi
+    from tests.support.apis import OAuthProvider, ProtectedApi
 
     client_secret, refresh_token = fake_credential("client"), fake_credential("rt")
     api = ProtectedApi(OAuthProvider("cid", client_secret, refresh_token), [{"id": 1}, {"id": 2}])
