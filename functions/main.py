@@ -1,6 +1,6 @@
 """Cloud Function (gen2) entry point: a Pub/Sub-triggered CloudEvent function.
 
-Deploy with `--entry-point ingest`; the trigger message is documented in README.md.
+Deploy with `--entry-point ingest`; the trigger message is documented in docs/config.md.
 """
 
 import sys

@@ -50,7 +50,7 @@ def table_counts(settings: Settings, entities: list[str]) -> dict[str, int]:
     print("\n=== Tables ===")
     for name in entities:
         entity = load_entity(name, settings.config_dir, settings.schema_dir)
-        table = f"{settings.project}.{entity.target['dataset']}.{entity.target['table']}"
+        table = f"{settings.project}.{entity.target.dataset}.{entity.target.table}"
         keys = ", ".join(entity.merge_keys)
         count = next(iter(bq_helper.query(
             f"SELECT COUNT(*) AS n, COUNT(DISTINCT TO_JSON_STRING(STRUCT({keys}))) AS k "

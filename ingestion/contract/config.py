@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ingestion.contract.dates import parse_duration, parse_instant
 from ingestion.contract.envrefs import ALL_FIELDS, expand, has_key
 from ingestion.contract.errors import ConfigError, PayloadError
 from ingestion.contract.placeholders import placeholders_in
-from ingestion.contract.schema import schema_errors
+from ingestion.contract.schema import entity_schema, schema_errors
+from ingestion.contract.sections import Sections, parse_sections, with_defaults
 
 SOURCE_FILE = "_source.json"
 TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
@@ -63,92 +63,40 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-@dataclass(frozen=True)
-class EntityConfig:
-    """A validated entity config, its source defaults merged in, and its BigQuery schema."""
+@dataclass(frozen=True, kw_only=True)
+class EntityConfig(Sections):
+    """A validated entity config, its source defaults merged in and every schema default applied,
+    as typed sections (ingestion/contract/sections.py), and its BigQuery schema."""
 
     name: str
-    spec: dict
     fields: list[dict]
-
-    @property
-    def request(self) -> dict:
-        return self.spec["request"]
 
     @property
     def source(self) -> str:
         return self.name.split("/")[0]
 
     @property
-    def records(self) -> dict:
-        return self.spec["records"]
-
-    @property
-    def fan_out(self) -> dict | None:
-        return self.spec.get("fan_out")
-
-    @property
     def required_columns(self) -> list[str]:
         """Columns every row must have: the merge keys, the cursor, and an immutable partition
         column (the pruned MERGE matches on it)."""
-        columns = self.merge_keys + ([self.cursor_field] if self.cursor_field else [])
+        columns = [*self.merge_keys, *([self.cursor_field] if self.cursor_field else [])]
         if self.immutable_partition and self.immutable_partition not in columns:
             columns.append(self.immutable_partition)
         return columns
 
     @property
     def immutable_partition(self) -> str | None:
-        partition = self.target.get("partition", {})
-        return partition["field"] if partition.get("immutable") else None
-
-    @property
-    def max_rejects(self) -> int:
-        return self.records.get("max_rejects", 0)
-
-    @property
-    def availability_lag(self) -> timedelta:
-        return parse_duration(self.spec.get("availability_lag", "PT0S"))
-
-    @property
-    def pagination(self) -> dict:
-        return self.spec["pagination"]
-
-    @property
-    def date_filter(self) -> dict | None:
-        return self.spec.get("date_filter")
-
-    @property
-    def auth(self) -> dict:
-        return self.spec.get("auth", {"type": "none"})
-
-    @property
-    def http(self) -> dict:
-        return self.spec.get("http", {})
-
-    @property
-    def cursor_field(self) -> str | None:
-        return self.spec.get("cursor_field")
-
-    @property
-    def merge_keys(self) -> list[str]:
-        return self.spec["merge_keys"]
-
-    @property
-    def start_date(self) -> datetime:
-        return parse_instant(self.spec["start_date"])
-
-    @property
-    def lookback(self) -> timedelta:
-        return parse_duration(self.spec.get("lookback", "PT0S"))
+        partition = self.target.partition
+        return partition.field if partition and partition.immutable else None
 
     @property
     def step(self) -> timedelta | None:
-        step = (self.date_filter or {}).get("step")
-        return parse_duration(step) if step else None
+        return self.date_filter.step if self.date_filter else None
 
     @property
-    def target(self) -> dict:
-        return self.spec["target"]
+    def aligned(self) -> bool:
+        """Windows snap to whole steps (export files): never cut one."""
+        return bool(self.date_filter and self.date_filter.align and self.step)
 
     @property
     def columns(self) -> list[str]:
@@ -157,17 +105,22 @@ class EntityConfig:
     @property
     def table_fields(self) -> list[dict]:
         """The target table's schema: the entity's columns plus the loader's metadata columns."""
-        return (self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.get("raw_json") else [])
+        return (self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.raw_json else [])
                 + (SOFT_DELETE_COLUMNS if self.absent_rows == "soft_delete" else []))
 
     @property
     def absent_rows(self) -> str:
         """What a complete historical_full snapshot does with rows it no longer has."""
-        return self.spec.get("full_refresh", {}).get("absent_rows", "hard_delete")
+        return self.full_refresh.absent_rows
 
     @property
-    def description(self) -> str:
-        return self.spec.get("description") or f"{self.name}, ingested by config/{self.name}.json"
+    def table_description(self) -> str:
+        return self.description or f"{self.name}, ingested by config/{self.name}.json"
+
+    @classmethod
+    def parse(cls, name: str, spec: dict, fields: list[dict]) -> EntityConfig:
+        """From a resolved config (valid against the schema): defaults applied, sections typed."""
+        return cls(name=name, fields=fields, **parse_sections(with_defaults(spec, entity_schema())))
 
 
 def config_files(config_dir: Path) -> dict[str, Path]:
@@ -212,19 +165,23 @@ def _load(name: str, path: Path, schema_path: Path, allow_unset: Collection[str]
     _check("resolved", spec, path, f" (merged with {SOURCE_FILE})")
     fields = _read_json(schema_path)
     _check("bq", fields, schema_path)
-    problems = cross_check(spec, fields)
-    parent = spec.get("fan_out", {}).get("from_entity", {}).get("entity")
+    try:
+        entity = EntityConfig.parse(name, spec, fields)
+    except ValueError as exc:  # a date the schema's pattern lets through (2026-02-30)
+        raise ConfigError(f"{path}: start_date: {exc}") from None
+    problems = cross_check(entity)
+    parent = entity.fan_out.from_entity.entity if entity.fan_out and entity.fan_out.from_entity else None
     if parent and parent not in config_files(path.parent.parent):
         problems.append(f"fan_out.from_entity: there is no config/{parent}.json")
     if problems:
         raise ConfigError(f"{path} vs {schema_path}: " + "; ".join(problems))
-    return EntityConfig(name=name, spec=spec, fields=fields)
+    return entity
 
 
-def cross_check(spec: dict, fields: list[dict]) -> list[str]:
+def cross_check(entity: EntityConfig) -> list[str]:
     """Semantic checks the JSON Schema cannot express: the config's columns against the BQ schema."""
     problems: list[str] = []
-    by_name = {f["name"]: f for f in fields}
+    by_name = {f["name"]: f for f in entity.fields}
     lowered = [n.lower() for n in by_name]
     dupes = sorted({n for n in lowered if lowered.count(n) > 1})
     if dupes:
@@ -236,56 +193,53 @@ def cross_check(spec: dict, fields: list[dict]) -> list[str]:
 
     def scalar_column(role: str, column: str, allowed: set[str] | None = None) -> None:
         field = by_name.get(column)
+        repeated = field is not None and field.get("mode") == "REPEATED"
         if field is None:
             problems.append(f"{role} {column!r} is not a column of the schema")
-        elif field.get("mode") == "REPEATED" or field["type"] in NESTED_TYPES:
+        elif repeated or field["type"] in NESTED_TYPES:
             problems.append(f"{role} {column!r} must be a scalar column, not {field['type']}"
-                            f"{' REPEATED' if field.get('mode') == 'REPEATED' else ''}")
+                            f"{' REPEATED' if repeated else ''}")
         elif allowed and field["type"] not in allowed:
             problems.append(f"{role} {column!r} has type {field['type']}; "
                             f"expected one of {', '.join(sorted(allowed))}")
 
-    for key in spec["merge_keys"]:
+    for key in entity.merge_keys:
         scalar_column("merge key", key)
-    if "fan_out" in spec:
-        scalar_column("fan_out.column", spec["fan_out"]["column"])
-    records = spec["records"]
-    for group in ("fields", "computed"):
+    if entity.fan_out:
+        scalar_column("fan_out.column", entity.fan_out.column)
+    records = entity.records
+    for group, columns in (("fields", records.fields), ("computed", records.computed)):
         problems.extend(f"records.{group}: {column!r} is not a column of the schema"
-                        for column in records.get(group, {}) if column not in by_name)
-    if "item" in records.get("computed", {}).values() and "fan_out" not in spec:
+                        for column in columns if column not in by_name)
+    if "item" in records.computed.values() and not entity.fan_out:
         problems.append("records.computed uses item, but the entity has no fan_out")
-    if records.get("format") == "jsonl" and records.get("path"):
+    if records.format == "jsonl" and records.path:
         problems.append("records.path must be empty for format jsonl (each line is a record)")
-    problems.extend(placeholder_problems(spec))
-    if spec.get("cursor_field"):
-        scalar_column("cursor_field", spec["cursor_field"], TIME_TYPES)
-    target = spec["target"]
-    if "partition" in target:
-        scalar_column("partition field", target["partition"]["field"], TIME_TYPES)
-    for column in target.get("cluster_by", []):
+    problems.extend(placeholder_problems(entity))
+    if entity.cursor_field:
+        scalar_column("cursor_field", entity.cursor_field, TIME_TYPES)
+    if entity.target.partition:
+        scalar_column("partition field", entity.target.partition.field, TIME_TYPES)
+    for column in entity.target.cluster_by:
         scalar_column("cluster_by column", column)
-    try:
-        parse_instant(spec["start_date"])
-    except ValueError as exc:
-        problems.append(f"start_date: {exc}")
     return problems
 
 
-def placeholder_problems(spec: dict) -> list[str]:
+def placeholder_problems(entity: EntityConfig) -> list[str]:
     """Placeholders must have something to fill them: `{item}` a fan_out, `{job_id}` an async_job;
     a date_filter without start_param/end_param must place `{start}` itself."""
-    job = spec.get("async_job", {})
-    used = placeholders_in([spec["request"], job.get("create"), job.get("poll")])
+    job = entity.async_job
+    requests = [entity.request, *([job.create, job.poll] if job else [])]
+    used = placeholders_in([[r.path, r.params, r.headers, r.body] for r in requests])
     problems = []
-    if "item" in used and "fan_out" not in spec:
+    if "item" in used and not entity.fan_out:
         problems.append("{item} is used, but the entity has no fan_out")
     if "job_id" in used and not job:
         problems.append("{job_id} is used, but the entity has no async_job")
-    if "job_id" in placeholders_in(job.get("create")):
+    if job and "job_id" in placeholders_in([job.create.path, job.create.params, job.create.body]):
         problems.append("async_job.create cannot use {job_id}: the job does not exist yet")
-    date_filter = spec.get("date_filter")
-    if date_filter and not {"start_param", "end_param"} & set(date_filter) and "start" not in used:
+    date_filter = entity.date_filter
+    if date_filter and not (date_filter.start_param or date_filter.end_param) and "start" not in used:
         problems.append("date_filter has no start_param/end_param and no request uses {start}")
     return problems
 

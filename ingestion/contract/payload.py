@@ -12,7 +12,8 @@ from typing import Any
 
 from ingestion.contract.dates import is_date_only, parse_instant
 from ingestion.contract.errors import PayloadError
-from ingestion.contract.schema import schema_errors
+from ingestion.contract.schema import payload_schema, schema_errors
+from ingestion.contract.sections import with_defaults
 
 MODES = ("incremental", "incremental_window", "historical_full", "replay")
 # The names the payload schema accepts (paths in GCS are built from them).
@@ -73,7 +74,8 @@ def parse_request(payload: dict, message_id: str = "", attempt: int = 1) -> Sync
     errors = schema_errors("payload", payload)
     if errors:
         raise PayloadError("invalid trigger message: " + "; ".join(errors))
-    mode = payload.get("sync_mode", "incremental")
+    payload = with_defaults(payload, payload_schema())
+    mode = payload["sync_mode"]
     try:
         start = parse_instant(payload["start_date"]) if "start_date" in payload else None
         end = (parse_instant(payload["end_date"], end_of_day=is_date_only(payload["end_date"]))

@@ -48,3 +48,15 @@ def shorten(text: str, limit: int = 300) -> str:
         return text
     head, tail = limit * 2 // 3, limit // 3
     return f"{text[:head]}… [{len(text) - head - tail} characters] …{text[-tail:]}"
+
+
+@functools.cache
+def entity_schema() -> dict:
+    """The entity config's JSON Schema (its `default`s are the config's defaults)."""
+    return json.loads((SCHEMAS_DIR / "entity.schema.json").read_text())
+
+
+@functools.cache
+def payload_schema() -> dict:
+    """The trigger message's JSON Schema (its `default`s are the message's defaults)."""
+    return json.loads((SCHEMAS_DIR / "payload.schema.json").read_text())

@@ -152,7 +152,7 @@ def run_message(message: dict, settings: Settings | None = None) -> int:
           f"{sum(r.records for r in runs)} records, {sum(r.rejected for r in runs)} rejected, "
           f"{sum(r.rows_merged for r in runs)} rows merged, {sum(r.rows_deleted for r in runs)} "
           f"deleted in {len(runs)} run(s), watermark {watermark or 'unchanged'} → "
-          f"{settings.project}.{entity.target['dataset']}.{entity.target['table']}")
+          f"{settings.project}.{entity.target.dataset}.{entity.target.table}")
     return 0
 
 

@@ -40,17 +40,17 @@ def load_all(config_dir: Path, schema_dir: Path) -> list[EntityConfig]:
 
 
 def datasets(entities: list[EntityConfig]) -> list[str]:
-    return sorted({entity.target["dataset"] for entity in entities})
+    return sorted({entity.target.dataset for entity in entities})
 
 
 def secrets(entities: list[EntityConfig]) -> list[tuple[str, bool]]:
     """(secret, whether the function writes new versions of it: rotating OAuth refresh tokens)."""
     found: dict[str, bool] = {}
     for entity in entities:
-        auth = entity.auth
-        if "secret" in auth:
-            rotates = getattr(AUTHENTICATORS[auth["type"]], "rotates_secret", False)
-            found[auth["secret"]] = found.get(auth["secret"], False) or rotates
+        secret = entity.auth.options.get("secret")
+        if secret:
+            rotates = AUTHENTICATORS[entity.auth.type].rotates_secret
+            found[secret] = found.get(secret, False) or rotates
     return sorted(found.items())
 
 
@@ -59,16 +59,16 @@ def schedules(entities: list[EntityConfig], prefix: str = SCHEDULE_PREFIX) -> li
     validated like any trigger message, so a schedule can never publish one the function rejects."""
     found: dict[str, Schedule] = {}
     for entity in entities:
-        spec = entity.spec.get("schedule")
+        spec = entity.schedule
         if not spec:
             continue
-        message = {"entity": entity.name, "sync_mode": spec.get("sync_mode", "incremental")}
+        message = {"entity": entity.name, "sync_mode": spec.sync_mode}
         parse_request(message)
         job_id = prefix + entity.name.replace("/", "--")
         if job_id in found:
             raise ConfigError(f"{entity.name}: Cloud Scheduler job id {job_id} is also the id of "
                               f"{found[job_id].message['entity']}; rename one of them")
-        found[job_id] = Schedule(job_id, spec["cron"], spec.get("time_zone", "Etc/UTC"), message,
+        found[job_id] = Schedule(job_id, spec.cron, spec.time_zone, message,
                                  f"{message['sync_mode']} sync of {entity.name} "
                                  f"(config/{entity.name}.json, deployed by deploy/schedules.sh)")
     return list(found.values())

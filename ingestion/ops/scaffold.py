@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestion.contract.config import cross_check, deep_merge
+from ingestion.contract.config import EntityConfig, cross_check, deep_merge
 from ingestion.contract.jsonpath import dig
 from ingestion.contract.schema import schema_errors
 
@@ -184,7 +184,7 @@ def guess_pagination(body: Any, records_path: str, notes: list[str]) -> dict:
         return {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 100,
                 "total_count_path": found[0]}
     notes.append("pagination: nothing in the sample says how to get the next page, so `single` "
-                 "(one request per window); see README \"Pagination styles\" if the API pages")
+                 "(one request per window); see docs/config.md \"Pagination types\" if the API pages")
     return {"type": "single"}
 
 
@@ -228,7 +228,7 @@ def propose(name: str, body: Any, records_path: str | None = None, url: str | No
     if cursor:
         config["cursor_field"] = cursor
         notes.append(f"cursor_field: {cursor!r}. To fetch only changes, add a date_filter with "
-                     "the request parameters the API filters on (README \"Config reference\")")
+                     "the request parameters the API filters on (docs/config.md)")
     else:
         notes.append("no updated-at field found: every run reads everything (set cursor_field "
                      "and date_filter if the API can filter by change time)")
@@ -254,7 +254,7 @@ def guess_auth(source: str, header: tuple[str, str] | None, notes: list[str]) ->
     """The scheme the sample request used; its value is never written, only where it must go."""
     if header is None:
         notes.append(f"auth: none; if the API needs credentials set config/{source}/_source.json "
-                     "auth (README \"Authentication\") and store them in Secret Manager")
+                     "auth (docs/config.md \"Auth types\") and store them in Secret Manager")
         return {"type": "none"}
     secret, (name, value) = f"{source}-api", header
     if name.lower() == "authorization" and value.lower().startswith("bearer "):
@@ -271,9 +271,11 @@ def check(config: dict, schema: list[dict], source: dict | None) -> None:
     """A proposal must validate like a hand-written config (a scaffold bug, not a user error)."""
     spec = deep_merge(source or {}, config)
     spec.pop("$schema", None)
-    problems = schema_errors("entity", config) + schema_errors("bq", schema) + cross_check(spec, schema)
+    problems = schema_errors("entity", config) + schema_errors("bq", schema)
     if source:
         problems += schema_errors("source", source)
+    if not problems:
+        problems = cross_check(EntityConfig.parse("scaffold/proposal", spec, schema))
     if problems:
         raise ValueError("the proposal does not validate: " + "; ".join(problems))
 

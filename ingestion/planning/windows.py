@@ -24,7 +24,7 @@ def plan_windows(entity: EntityConfig, request: SyncRequest, watermark: datetime
         end = request.end or now
     end = min(end, now - entity.availability_lag)
     step = entity.step
-    if step and (entity.date_filter or {}).get("align"):
+    if entity.aligned:
         start, end = floor_to(start, step), floor_to(end, step)
     return slice_window(Window(start, end), step) if start < end else []
 

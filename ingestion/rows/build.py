@@ -51,7 +51,7 @@ class RowBuilder:
 
     @classmethod
     def for_entity(cls, entity: EntityConfig) -> RowBuilder:
-        paths = entity.records.get("fields", {})
+        paths = entity.records.fields
         known = {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
         return cls(entity, frozenset(known))
 
@@ -76,11 +76,11 @@ class RowBuilder:
         null = tuple(c for c in self.entity.required_columns if c in computed and computed[c] is None)
         key = (frozenset(computed), null)
         if key not in self._plans:
-            paths = self.entity.records.get("fields", {})
+            paths = self.entity.records.fields
             columns = [(f["name"], paths.get(f["name"]), _as_is(f), value_coercer(f), field_coercer(f))
                        for f in self.entity.fields if f["name"] not in computed]
             required = [c for c in self.entity.required_columns if c not in computed or c in null]
-            raw = RAW_COLUMN["name"] if self.entity.target.get("raw_json") else None
+            raw = RAW_COLUMN["name"] if self.entity.target.raw_json else None
             constant = [f for f in self.entity.table_fields if f["name"] in computed]
             self._plans[key] = row_coercer(constant), compile_row(self.entity.name, columns, required, raw)
         return self._plans[key]
@@ -169,9 +169,9 @@ def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
     They describe the run that fetched the page, so a replay reproduces them."""
     known = {"run_id": page.run_id, "extracted_at": to_rfc3339(page.fetched_at), "item": page.slice.item,
              "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end)}
-    values = {column: known[source] for column, source in entity.records.get("computed", {}).items()}
+    values = {column: known[source] for column, source in entity.records.computed.items()}
     if entity.fan_out:
-        values[entity.fan_out["column"]] = page.slice.item
+        values[entity.fan_out.column] = page.slice.item
     values.update(_run_id=page.run_id, _extracted_at=known["extracted_at"], _source_object=page.source)
     if entity.absent_rows == "soft_delete":
         values["_deleted"] = False  # a row the API serves again is live again

@@ -45,12 +45,11 @@ def replay_pages(entity: EntityConfig, bucket: str, start: datetime | None,
         window = f" for the window {start or '…'} → {end or '…'}" if start or end else ""
         raise PermanentError(f"replay: gs://{bucket}/raw/{entity.name}/ holds no raw pages{window}; "
                              "nothing to rebuild from")
-    empty_statuses = tuple(entity.http.get("empty_statuses", ()))
     for number, (path, meta) in enumerate(pages, 1):
         content, _ = gcs_helper.read(bucket, path)
         uri = gcs_helper.uri(bucket, path)
         status = int(meta["status"])
-        body, records = read_page(content or b"", status, entity.records, empty_statuses, uri)
+        body, records = read_page(content or b"", status, entity.records, entity.http.empty_statuses, uri)
         window = Window(parse_instant(meta["window_start"]), parse_instant(meta["window_end"]))
         yield Page(number, Slice(meta.get("item"), window),
                    ApiResponse(meta["url"], status, content or b"", body, records, {}),

@@ -16,9 +16,11 @@ from ingestion.contract.config import EntityConfig
 from ingestion.contract.dates import to_rfc3339
 from ingestion.contract.errors import RecordError
 from ingestion.contract.redact import redact, redact_values
+from ingestion.contract.sections import RecordsSpec
 from ingestion.model import Page
 from ingestion.rows.build import RowBuilder, page_rows
 from ingestion.source import jsoncodec
+from ingestion.source.records import response_format
 from utils import gcs_helper
 
 NDJSON = "application/x-ndjson"
@@ -41,15 +43,14 @@ def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
     return f"{kind}/{entity.name}/{run_id}"
 
 
-def raw_suffix(records_spec: dict) -> tuple[str, str]:
+def raw_suffix(records: RecordsSpec) -> tuple[str, str]:
     """(file suffix, content type) of a raw page, so a zipped export stays a valid .zip."""
-    compression = records_spec.get("compression", "none")
-    if compression == "zip":
+    if records.compression == "zip":
         return ".zip", "application/zip"
-    suffix = ".jsonl" if records_spec.get("format") == "jsonl" else ".json"
-    if compression == "gzip":
-        return suffix + ".gz", "application/gzip"
-    return suffix, "application/x-ndjson" if suffix == ".jsonl" else "application/json"
+    body = response_format(records)
+    if records.compression == "gzip":
+        return body.suffix + ".gz", "application/gzip"
+    return body.suffix, body.content_type
 
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
@@ -81,7 +82,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
             if rejects and staged.first_reject is None:
                 first = rejects[0]
                 staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
-            if rejected_before + staged.rejects > entity.max_rejects:
+            if rejected_before + staged.rejects > entity.records.max_rejects:
                 break
         writer.flush()
     return staged
@@ -115,10 +116,10 @@ class PartWriter:
 
 def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int = 0) -> None:
     total = rejected_before + staged.rejects
-    if total > entity.max_rejects:
+    if total > entity.records.max_rejects:
         raise RecordError(
             f"{total} record(s) could not be loaded, more than records.max_rejects="
-            f"{entity.max_rejects}; nothing of this step was loaded. First: {staged.first_reject}. "
+            f"{entity.records.max_rejects}; nothing of this step was loaded. First: {staged.first_reject}. "
             f"All rejects, with their reasons: {staged.rejects_prefix}")
 
 
@@ -133,7 +134,7 @@ def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
     }
     if page.slice.item is not None:
         metadata["item"] = str(page.slice.item)
-    compressed = entity.records.get("compression", "none") != "none"
+    compressed = entity.records.compression != "none"
     content = response.content if compressed else logs.scrub(response.content)
     path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"
     uploads.submit(bucket, path, content, content_type, metadata=redact_values(metadata))

@@ -10,6 +10,7 @@ from google.api_core.exceptions import NotFound
 from ingestion.contract.config import EntityConfig, load_entity
 from ingestion.contract.errors import ApiError, ConfigError
 from ingestion.contract.jsonpath import dig
+from ingestion.contract.sections import FromEndpoint, FromEntity
 from ingestion.contract.settings import Settings
 from ingestion.source.fetch import Fetcher
 from ingestion.source.httprequest import build_request
@@ -26,35 +27,35 @@ def resolve_items(entity: EntityConfig, settings: Settings, fetcher: Fetcher) ->
     spec = entity.fan_out
     if not spec:
         return NO_FAN_OUT
-    if "items" in spec:
-        items = spec["items"]
-    elif "from_endpoint" in spec:
-        items = items_from_endpoint(entity, spec["from_endpoint"], fetcher)
+    if spec.items is not None:
+        items = list(spec.items)
+    elif spec.from_endpoint is not None:
+        items = items_from_endpoint(entity, spec.from_endpoint, fetcher)
     else:
-        items = items_from_entity(spec["from_entity"], settings)
+        items = items_from_entity(spec.from_entity, settings)
     return list(dict.fromkeys(i for i in items if i not in (None, "")))
 
 
-def items_from_endpoint(entity: EntityConfig, spec: dict, fetcher: Fetcher) -> list[Any]:
-    paginator = make_paginator(spec.get("pagination", {"type": "single"}))
-    request = paginator.first(build_request(entity.spec["base_url"], spec, {}))
+def items_from_endpoint(entity: EntityConfig, spec: FromEndpoint, fetcher: Fetcher) -> list[Any]:
+    paginator = make_paginator(spec.pagination)
+    request = paginator.first(build_request(entity.base_url, spec.request, {}))
     items: list[Any] = []
     while request is not None:
         response = fetcher.page(request)
-        records = records_at(response.body, spec.get("records_path", ""), response.url)
+        records = records_at(response.body, spec.records_path, response.url)
         for record in records:
-            value = dig(record, spec["value_path"], None) if spec.get("value_path") else record
+            value = dig(record, spec.value_path, None) if spec.value_path else record
             if isinstance(value, dict | list):
-                raise ApiError(f"fan-out: value_path {spec.get('value_path')!r} of an item from "
+                raise ApiError(f"fan-out: value_path {spec.value_path!r} of an item from "
                                f"{response.url} is not a single value: {str(value)[:100]}")
             items.append(value)
         request = paginator.next(request, response)
     return items
 
 
-def items_from_entity(spec: dict, settings: Settings) -> list[Any]:
-    parent = load_entity(spec["entity"], settings.config_dir, settings.schema_dir)
-    column = spec["column"]
+def items_from_entity(spec: FromEntity, settings: Settings) -> list[Any]:
+    parent = load_entity(spec.entity, settings.config_dir, settings.schema_dir)
+    column = spec.column
     if column not in parent.columns:
         raise ConfigError(f"fan_out.from_entity: {column!r} is not a column of {parent.name}")
     table = target_table_id(parent, settings)

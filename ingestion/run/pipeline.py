@@ -28,7 +28,7 @@ from ingestion.run.decide import is_retryable
 from ingestion.run.fanout import resolve_items
 from ingestion.run.steps import Step, merge_staged, run_steps
 from ingestion.source.auth import make_authenticator
-from ingestion.source.fetch import Fetcher, open_session, timeouts
+from ingestion.source.fetch import Fetcher, open_session
 from ingestion.warehouse.ledger import RunRow, append_run
 from ingestion.warehouse.load import ensure_target_table
 from ingestion.warehouse.snapshot import remove_absent_rows
@@ -131,8 +131,7 @@ def yield_to_backfills(lease: Lease, job: Job, request: SyncRequest, settings: S
     claim (they load those), and claim them. The watermark still moves only across contiguous
     coverage: a stretch loaded past a backfill's hole waits for the backfill to fill it."""
     pending = job.pending(request.chunk)
-    aligned = bool(lease.entity.step and (lease.entity.date_filter or {}).get("align"))
-    free = unheld(pending, held.holds, whole_only=aligned)
+    free = unheld(pending, held.holds, whole_only=lease.entity.aligned)
     if not free:
         raise held  # everything it would load is being loaded: wait, then continue after it
     left = [{"item": h.claim.item, "start": to_rfc3339(h.claim.start), "end": to_rfc3339(h.claim.end),
@@ -240,8 +239,8 @@ def fail_job(settings: Settings, entity: str, job_id: str, error: str) -> None:
 
 def connect(entity: EntityConfig, settings: Settings, session: requests.Session) -> Fetcher:
     """The entity's authenticated fetcher over the run's single HTTP session."""
-    auth = make_authenticator(entity.auth, settings.project, session, entity.spec["base_url"],
-                              timeouts(entity.http))
+    auth = make_authenticator(entity.auth, settings.project, session, entity.base_url,
+                              entity.http.timeouts)
     return Fetcher(entity.source, entity.http, entity.records, session, auth)
 
 

@@ -1,122 +1,118 @@
-"""Authenticators: one small class per scheme, chosen by the config's `auth.type`.
+"""The static auth types — none, an API key, a bearer token, HTTP Basic — and how an entity's
+authenticator is made. OAuth2 types live in ingestion/source/oauth.py; every type registers
+itself in `AUTHENTICATORS` (ingestion/source/credentials.py).
 
-Credentials come from Secret Manager as a JSON object; authenticators add them to each request
-(never to the stored request or a log line), list the query parameters to redact from URLs, and may
-`refresh` once when the API answers 401: static credentials re-read the secret's latest version (an
-operator may have rotated it), OAuth schemes get a new token.
+Static credentials are read from the secret as they are; after a 401 they re-read the secret's
+latest version (an operator may have rotated it) and the request is tried once more.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
 
 import requests
 
 from ingestion.contract.errors import AuthError
-from ingestion.source.credentials import AuthContext, basic_header, load_secret, secret_value
+from ingestion.contract.sections import Choice
+from ingestion.source import oauth  # noqa: F401 - registers the OAuth2 types
+from ingestion.source.credentials import (
+    AUTHENTICATORS,
+    AuthContext,
+    Authenticator,
+    basic_header,
+    load_secret,
+)
 from ingestion.source.httprequest import HttpRequest
-from ingestion.source.oauth import ClientCredentialsAuth, RefreshTokenAuth
 from utils.requests_api import HttpStatusError
 
 
-class Authenticator(Protocol):
-    spec: dict
-    secret_params: tuple[str, ...]
-    # Optional class attribute `rotates_secret = True`: the scheme writes new secret versions, so
-    # deploy/ grants the function secretVersionManager on that secret, not only secretAccessor.
-    # Optional class attribute `refreshed_by`: what `refresh` does, for the error of a second 401.
-
-    def apply(self, request: HttpRequest) -> None: ...
-
-    def refresh(self) -> bool:
-        """Get fresh credentials after a 401; False when the scheme has none to get."""
-        ...
-
-
-class StaticAuth:
+class StaticAuth(Authenticator):
     """Credentials read from the secret as they are. After a 401, `refresh` re-reads the secret's
     latest version: a rotated key is picked up mid-run instead of failing it."""
 
-    secret_params: tuple[str, ...] = ()
     refreshed_by = "re-reading its latest version"
 
-    def __init__(self, spec: dict, ctx: AuthContext):
-        self.spec, self.ctx = spec, ctx
-        self.use(ctx)
+    def __init__(self, ctx: AuthContext, **settings):
+        super().__init__(ctx, **settings)
+        self.use()
 
-    def use(self, ctx: AuthContext) -> None:
-        """Take the credentials from `ctx.secret` (at the start, and again after each re-read)."""
+    def use(self) -> None:
+        """Take the credentials from the secret (at the start, and again after each re-read)."""
 
     def refresh(self) -> bool:
-        if "secret" not in self.spec:
+        if self.secret is None:
             return False
-        secret, version = load_secret(self.ctx.project, self.spec["secret"])
-        self.ctx = replace(self.ctx, secret=secret, secret_version=version)
-        self.use(self.ctx)
+        values, version = load_secret(self.ctx.project, self.secret)
+        self.ctx = replace(self.ctx, secret=values, secret_version=version)
+        self.use()
         return True
 
 
 class NoAuth(StaticAuth):
+    type = "none"
+
     def apply(self, request: HttpRequest) -> None:
         pass
 
 
 class ApiKeyAuth(StaticAuth):
-    def __init__(self, spec: dict, ctx: AuthContext):
-        self.location, self.name = spec.get("in", "header"), spec["name"]
-        self.secret_params = (self.name,) if self.location == "query" else ()
-        super().__init__(spec, ctx)
+    type = "api_key"
 
-    def use(self, ctx: AuthContext) -> None:
-        spec = self.spec
-        self.value = spec.get("prefix", "") + secret_value(ctx, spec.get("value_key", "api_key"), spec)
+    def __init__(self, ctx: AuthContext, *, secret: str, name: str, location: str, value_key: str,
+                 prefix: str):
+        self.name, self.location, self.value_key, self.prefix = name, location, value_key, prefix
+        self.secret_params = (name,) if location == "query" else ()
+        super().__init__(ctx, secret=secret)
+
+    def use(self) -> None:
+        self.key = self.prefix + self.value(self.value_key)
 
     def apply(self, request: HttpRequest) -> None:
         if self.location == "query":
-            request.params[self.name] = self.value
+            request.params[self.name] = self.key
         else:
-            request.headers[self.name] = self.value
+            request.headers[self.name] = self.key
 
 
 class BearerAuth(StaticAuth):
-    def use(self, ctx: AuthContext) -> None:
-        self.token = secret_value(ctx, self.spec.get("token_key", "token"), self.spec)
+    type = "bearer"
+
+    def __init__(self, ctx: AuthContext, *, secret: str, token_key: str):
+        self.token_key = token_key
+        super().__init__(ctx, secret=secret)
+
+    def use(self) -> None:
+        self.token = self.value(self.token_key)
 
     def apply(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = f"Bearer {self.token}"
 
 
 class BasicAuth(StaticAuth):
-    def use(self, ctx: AuthContext) -> None:
-        spec = self.spec
-        self.header = basic_header(secret_value(ctx, spec.get("username_key", "username"), spec),
-                                   secret_value(ctx, spec.get("password_key", "password"), spec))
+    type = "basic"
+
+    def __init__(self, ctx: AuthContext, *, secret: str, username_key: str, password_key: str):
+        self.username_key, self.password_key = username_key, password_key
+        super().__init__(ctx, secret=secret)
+
+    def use(self) -> None:
+        self.header = basic_header(self.value(self.username_key), self.value(self.password_key))
 
     def apply(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = self.header
 
 
-AUTHENTICATORS: dict[str, type] = {
-    "none": NoAuth,
-    "api_key": ApiKeyAuth,
-    "bearer": BearerAuth,
-    "basic": BasicAuth,
-    "oauth2_client_credentials": ClientCredentialsAuth,
-    "oauth2_refresh_token": RefreshTokenAuth,
-}
-
-
-def make_authenticator(spec: dict, project: str, session: requests.Session | None = None,
+def make_authenticator(choice: Choice, project: str, session: requests.Session | None = None,
                        base_url: str = "", timeout: tuple[float, float] = (10, 60)) -> Authenticator:
-    secret, version = load_secret(project, spec["secret"]) if "secret" in spec else ({}, "")
-    ctx = AuthContext(project, secret, version, session, base_url, timeout)
-    return AUTHENTICATORS[spec["type"]](spec, ctx)
+    """The entity's authenticator, its secret's latest version read from Secret Manager."""
+    secret = choice.options.get("secret")
+    values, version = load_secret(project, secret) if secret else ({}, "")
+    ctx = AuthContext(project, values, version, session, base_url, timeout)
+    return AUTHENTICATORS.build(choice.type, ctx, **choice.options)
 
 
 def refused(auth: Authenticator, exc: HttpStatusError) -> AuthError:
     """The permanent error of a 401/403 that came back after a refresh: it names the secret, never
     a value of it (the API's body is left out: it may echo the credentials)."""
-    how = getattr(auth, "refreshed_by", "a credential refresh")
     return AuthError(f"HTTP {exc.status} from {exc.url}: the API refused the credentials of secret "
-                     f"{auth.spec['secret']!r} even after {how}")
+                     f"{auth.secret!r} even after {auth.refreshed_by}")

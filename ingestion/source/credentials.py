@@ -6,18 +6,21 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
 from ingestion.contract import logs
 from ingestion.contract.errors import ConfigError
+from ingestion.source.httprequest import HttpRequest
+from ingestion.source.registry import Registry
 from utils import secret_manager_helper
 
 
 @dataclass
 class AuthContext:
-    """What an authenticator may use besides its spec: the secret, and for token endpoints the
-    run's HTTP session and the API base URL."""
+    """What an authenticator may use besides its settings: the secret's values, and for token
+    endpoints the run's HTTP session and the API base URL."""
 
     project: str
     secret: dict
@@ -25,12 +28,6 @@ class AuthContext:
     session: requests.Session | None = None
     base_url: str = ""
     timeout: tuple[float, float] = (10, 60)
-
-
-def secret_value(ctx: AuthContext, key: str, spec: dict) -> str:
-    if key not in ctx.secret:
-        raise ConfigError(f"secret {spec['secret']!r} has no field {key!r} (auth type {spec['type']})")
-    return str(ctx.secret[key])
 
 
 def basic_header(user: str, password: str) -> str:
@@ -51,3 +48,38 @@ def load_secret(project: str, secret: str) -> tuple[dict, str]:
         if isinstance(item, str):
             logs.register_secret(item)
     return value, version
+
+
+AUTHENTICATORS = Registry("auth type")
+
+
+class Authenticator:
+    """Base of the auth types: each subclass sets `type` (it registers itself) and is built with
+    the config's `auth` settings as named arguments. It adds credentials to each request (never to
+    the stored request or a log line), lists the query parameters to redact from URLs, and may
+    `refresh` once when the API answers 401."""
+
+    type: str
+    secret_params: tuple[str, ...] = ()
+    rotates_secret = False  # writes new secret versions: deploy/ grants secretVersionManager
+    refreshed_by = "a credential refresh"  # what `refresh` does, for the error of a second 401
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        AUTHENTICATORS.add(cls)
+
+    def __init__(self, ctx: AuthContext, *, secret: str | None = None):
+        self.ctx, self.secret = ctx, secret
+
+    def apply(self, request: HttpRequest) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> bool:
+        """Get fresh credentials after a 401; False when the scheme has none to get."""
+        return False
+
+    def value(self, key: str) -> str:
+        """Field `key` of the secret, or a ConfigError naming the secret and the field."""
+        if key not in self.ctx.secret:
+            raise ConfigError(f"secret {self.secret!r} has no field {key!r} (auth type {self.type})")
+        return str(self.ctx.secret[key])

@@ -1,25 +1,83 @@
-"""How a window bound is written into a request: the date-filter formats, keyed by the config's
-`date_filter.format`."""
+"""How a window bound is written into a request: one small class per `date_filter.format`, built
+from the date filter's settings and registered under its `type`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from ingestion.contract.dates import to_rfc3339
+from ingestion.contract.sections import DateFilterSpec
+from ingestion.source.registry import Registry
 
-# Date-filter formats: config `date_filter.format` → how a window bound is written into the request.
-DateFormatter = Callable[[datetime, dict], str | int]
-
-DATE_FORMATS: dict[str, DateFormatter] = {
-    "iso_date": lambda v, spec: v.date().isoformat(),
-    "iso_datetime": lambda v, spec: v.isoformat(),
-    "iso_datetime_z": lambda v, spec: to_rfc3339(v),
-    "epoch_s": lambda v, spec: int(v.timestamp()),
-    "epoch_ms": lambda v, spec: int(v.timestamp() * 1000),
-    "strftime": lambda v, spec: v.strftime(spec["strftime"]),
-}
+DATE_FORMATS = Registry("date format")
 
 
-def format_bound(value: datetime, spec: dict) -> str | int:
-    return DATE_FORMATS[spec.get("format", "iso_datetime_z")](value, spec)
+class DateFormat:
+    type: str
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        DATE_FORMATS.add(cls)
+
+    def format(self, value: datetime) -> str | int:
+        raise NotImplementedError
+
+
+class IsoDate(DateFormat):
+    """2024-01-31"""
+
+    type = "iso_date"
+
+    def format(self, value: datetime) -> str:
+        return value.date().isoformat()
+
+
+class IsoDatetime(DateFormat):
+    """2024-01-31T00:00:00+00:00"""
+
+    type = "iso_datetime"
+
+    def format(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+class IsoDatetimeZ(DateFormat):
+    """2024-01-31T00:00:00Z"""
+
+    type = "iso_datetime_z"
+
+    def format(self, value: datetime) -> str:
+        return to_rfc3339(value)
+
+
+class EpochSeconds(DateFormat):
+    type = "epoch_s"
+
+    def format(self, value: datetime) -> int:
+        return int(value.timestamp())
+
+
+class EpochMilliseconds(DateFormat):
+    type = "epoch_ms"
+
+    def format(self, value: datetime) -> int:
+        return int(value.timestamp() * 1000)
+
+
+class Strftime(DateFormat):
+    """Any pattern, e.g. `%Y%m%dT%H` for hourly export files (`date_filter.strftime`)."""
+
+    type = "strftime"
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+
+    def format(self, value: datetime) -> str:
+        return value.strftime(self.pattern)
+
+
+def date_format(spec: DateFilterSpec) -> DateFormat:
+    """The formatter a date filter asks for (`strftime` takes its pattern)."""
+    options = {"pattern": spec.strftime} if spec.format == Strftime.type else {}
+    return DATE_FORMATS.build(spec.format, **options)

@@ -5,14 +5,14 @@ response, the remaining pages are fetched concurrently (up to `http.max_concurre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingestion.contract.config import EntityConfig
-from ingestion.contract.dates import parse_duration
+from ingestion.contract.dates import to_rfc3339
 from ingestion.model import ApiResponse, Page, Slice
 from ingestion.source.asyncjob import run_report_job
-from ingestion.source.dateformats import format_bound
+from ingestion.source.dateformats import date_format
 from ingestion.source.fetch import Fetcher
 from ingestion.source.httprequest import HttpRequest, build_request
 from ingestion.source.pagination import make_paginator
@@ -21,23 +21,25 @@ from ingestion.source.pagination import make_paginator
 def placeholder_values(entity: EntityConfig, piece: Slice) -> dict[str, Any]:
     """`{start}`/`{end}` in the date filter's format (an inclusive API end is moved back by
     `inclusive_end`), and `{item}`."""
-    spec = entity.date_filter or {}
-    end = piece.window.end
-    if spec.get("inclusive_end"):
-        end -= parse_duration(spec["inclusive_end"])
-    context = {"start": format_bound(piece.window.start, spec), "end": format_bound(end, spec)}
+    context: dict[str, Any] = {}
+    spec = entity.date_filter
+    if spec is not None:
+        bound = date_format(spec)
+        end = piece.window.end - (spec.inclusive_end or timedelta())
+        context.update(start=bound.format(piece.window.start), end=bound.format(end))
+    else:  # {start}/{end} in a request without a date filter: ISO instants
+        context.update(start=to_rfc3339(piece.window.start), end=to_rfc3339(piece.window.end))
     if piece.item is not None:
         context["item"] = piece.item
     return context
 
 
 def with_date_filter(request: HttpRequest, entity: EntityConfig, context: dict[str, Any]) -> HttpRequest:
-    spec = entity.date_filter or {}
-    location = spec.get("in", "query")
-    if "start_param" in spec:
-        request.set(location, spec["start_param"], context["start"])
-    if "end_param" in spec:
-        request.set(location, spec["end_param"], context["end"])
+    spec = entity.date_filter
+    if spec is not None and spec.start_param:
+        request.set(spec.location, spec.start_param, context["start"])
+    if spec is not None and spec.end_param:
+        request.set(spec.location, spec.end_param, context["end"])
     return request
 
 
@@ -45,13 +47,13 @@ def first_request(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> HttpR
     """The first request of a slice. With a report job, the window goes into the job's create
     request and the results request gets `{job_id}`."""
     context = placeholder_values(entity, piece)
-    base_url = entity.spec["base_url"]
-    job = entity.spec.get("async_job")
+    job = entity.async_job
     if job:
-        create = with_date_filter(build_request(base_url, job["create"], context, "POST"), entity, context)
-        context["job_id"] = run_report_job(job, create, base_url, fetcher, context)
-        return build_request(base_url, entity.request, context)
-    return with_date_filter(build_request(base_url, entity.request, context), entity, context)
+        create = with_date_filter(build_request(entity.base_url, job.create, context, "POST"), entity,
+                                  context)
+        context["job_id"] = run_report_job(job, create, entity.base_url, fetcher, context)
+        return build_request(entity.base_url, entity.request, context)
+    return with_date_filter(build_request(entity.base_url, entity.request, context), entity, context)
 
 
 def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiResponse]:

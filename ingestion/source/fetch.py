@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from ingestion.contract.sections import HttpSpec, RecordsSpec
 from ingestion.model import ApiResponse
 from ingestion.source.auth import Authenticator, refused
 from ingestion.source.httprequest import HttpRequest
@@ -49,27 +50,21 @@ def limiter_for(source: str, per_second: float | None) -> RateLimiter | None:
         return _LIMITERS.setdefault((source, per_second), RateLimiter(per_second))
 
 
-def timeouts(http: dict) -> tuple[float, float]:
-    """(connect, read) timeouts of the entity's `http` settings."""
-    return http.get("connect_timeout_seconds", 10), http.get("read_timeout_seconds", 60)
-
-
-def open_session(http: dict) -> requests.Session:
+def open_session(http: HttpSpec) -> requests.Session:
     return requests_api.new_session(
-        max_retries=http.get("max_retries", 5), backoff_factor=http.get("backoff_factor", 0.5),
-        pool_size=max(10, http.get("max_concurrency", 1)),
-        max_wait=http.get("max_retry_wait_seconds", 300),
+        max_retries=http.max_retries, backoff_factor=http.backoff_factor,
+        pool_size=max(10, http.max_concurrency), max_wait=http.max_retry_wait_seconds,
     )
 
 
 class Fetcher:
-    def __init__(self, source: str, http: dict, records_spec: dict, session: requests.Session,
+    def __init__(self, source: str, http: HttpSpec, records: RecordsSpec, session: requests.Session,
                  auth: Authenticator):
-        self.http, self.records_spec, self.session, self.auth = http, records_spec, session, auth
-        self.timeout = timeouts(http)
-        self.empty_statuses = tuple(http.get("empty_statuses", ()))
-        self.concurrency = http.get("max_concurrency", 1)
-        self.limiter = limiter_for(source, http.get("requests_per_second"))
+        self.http, self.records, self.session, self.auth = http, records, session, auth
+        self.timeout = http.timeouts
+        self.empty_statuses = http.empty_statuses
+        self.concurrency = http.max_concurrency
+        self.limiter = limiter_for(source, http.requests_per_second)
 
     def send(self, request: HttpRequest) -> requests.Response:
         """The response to `request`, with credentials added to a copy only (never to anything
@@ -103,7 +98,7 @@ class Fetcher:
     def page(self, request: HttpRequest) -> ApiResponse:
         resp = self.send(request)
         url = self.redacted(resp)
-        body, records = read_page(resp.content, resp.status_code, self.records_spec,
+        body, records = read_page(resp.content, resp.status_code, self.records,
                                   self.empty_statuses, url)
         links = {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
         return ApiResponse(url, resp.status_code, resp.content, body, records, links)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingestion.contract.placeholders import render
+from ingestion.contract.sections import RequestSpec
 
 
 @dataclass
@@ -43,12 +44,14 @@ class HttpRequest:
         return node
 
 
-def build_request(base_url: str, spec: dict, context: dict[str, Any], method: str = "GET") -> HttpRequest:
-    """A request from a config's `{path, method, params, headers, body}`, placeholders rendered."""
+def build_request(base_url: str, spec: RequestSpec, context: dict[str, Any],
+                  method: str = "GET") -> HttpRequest:
+    """A request from a config's request section, placeholders rendered; `method` is the kind's
+    own default when the config names none (a report job's create request is a POST)."""
     return HttpRequest(
-        method=spec.get("method", method),
-        url=base_url.rstrip("/") + render(spec["path"], context, quote=True),
-        params=render(dict(spec.get("params", {})), context),
-        headers={k: str(v) for k, v in render(spec.get("headers", {}), context).items()},
-        json=render(spec["body"], context) if "body" in spec else None,
+        method=spec.method or method,
+        url=base_url.rstrip("/") + render(spec.path, context, quote=True),
+        params=render(dict(spec.params), context),
+        headers={k: str(v) for k, v in render(spec.headers, context).items()},
+        json=render(spec.body, context) if spec.body is not None else None,
     )

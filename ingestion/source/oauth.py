@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from ingestion.contract import logs
 from ingestion.contract.errors import ApiError, AuthError
-from ingestion.source.credentials import AuthContext, basic_header, load_secret, secret_value
+from ingestion.source.credentials import AuthContext, Authenticator, basic_header, load_secret
 from ingestion.source.httprequest import HttpRequest
 from utils import requests_api, secret_manager_helper
 from utils.requests_api import HttpStatusError
@@ -27,66 +27,70 @@ def _margin(lifetime: float) -> float:
     return min(60.0, lifetime / 10)
 
 
-def token_url(spec: dict, ctx: AuthContext) -> str:
-    """An absolute URL, or a path appended to the source's base_url."""
-    url = spec["token_url"]
-    return url if urlsplit(url).scheme else ctx.base_url.rstrip("/") + url
+class OAuth2(Authenticator):
+    """What both grants share: the token endpoint and how the client authenticates to it."""
 
+    def __init__(self, ctx: AuthContext, *, secret: str, token_url: str, client_auth: str,
+                 client_id_key: str, client_secret_key: str, scope: str | None = None,
+                 token_params: dict | None = None):
+        super().__init__(ctx, secret=secret)
+        self.url = token_url if urlsplit(token_url).scheme else ctx.base_url.rstrip("/") + token_url
+        self.client_auth, self.scope, self.token_params = client_auth, scope, token_params or {}
+        self.client_id_key, self.client_secret_key = client_id_key, client_secret_key
 
-def request_token(spec: dict, ctx: AuthContext, form: dict) -> dict:
-    """POST the token request; the client id/secret go in a Basic header or in the form."""
-    client_id = secret_value(ctx, spec.get("client_id_key", "client_id"), spec)
-    client_secret = ctx.secret.get(spec.get("client_secret_key", "client_secret"))
-    form = {**form, **spec.get("token_params", {})}
-    if spec.get("scope"):
-        form["scope"] = spec["scope"]
-    headers = {"Accept": "application/json"}
-    if spec.get("client_auth", "basic") == "basic" and client_secret is not None:
-        headers["Authorization"] = basic_header(client_id, str(client_secret))
-    else:
-        form["client_id"] = client_id
-        if client_secret is not None:
-            form["client_secret"] = str(client_secret)
-    url = token_url(spec, ctx)
-    try:
-        resp = requests_api.send(ctx.session, "POST", url, data=form, headers=headers, timeout=ctx.timeout)
-    except HttpStatusError as exc:
-        if exc.status in _REJECTED:
-            raise TokenRejected(f"token endpoint {exc.url} refused the {form['grant_type']} grant "
-                                f"(HTTP {exc.status}): {exc.body_excerpt}") from None
-        raise  # 5xx / 429 after retries: transient
-    try:
-        tokens = resp.json()
-        logs.register_secret(tokens["access_token"])
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(f"token endpoint {url} answered without an access_token") from None
-    if tokens.get("refresh_token"):
-        logs.register_secret(tokens["refresh_token"])
-    return tokens
+    def request_token(self, form: dict) -> dict:
+        """POST the token request; the client id/secret go in a Basic header or in the form."""
+        client_id = self.value(self.client_id_key)
+        client_secret = self.ctx.secret.get(self.client_secret_key)
+        form = {**form, **self.token_params}
+        if self.scope:
+            form["scope"] = self.scope
+        headers = {"Accept": "application/json"}
+        if self.client_auth == "basic" and client_secret is not None:
+            headers["Authorization"] = basic_header(client_id, str(client_secret))
+        else:
+            form["client_id"] = client_id
+            if client_secret is not None:
+                form["client_secret"] = str(client_secret)
+        try:
+            resp = requests_api.send(self.ctx.session, "POST", self.url, data=form, headers=headers,
+                                     timeout=self.ctx.timeout)
+        except HttpStatusError as exc:
+            if exc.status in _REJECTED:
+                raise TokenRejected(f"token endpoint {exc.url} refused the {form['grant_type']} grant "
+                                    f"(HTTP {exc.status}): {exc.body_excerpt}") from None
+            raise  # 5xx / 429 after retries: transient
+        try:
+            tokens = resp.json()
+            logs.register_secret(tokens["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(f"token endpoint {self.url} answered without an access_token") from None
+        if tokens.get("refresh_token"):
+            logs.register_secret(tokens["refresh_token"])
+        return tokens
 
 
 class TokenRejected(AuthError):
     """The token endpoint refused the credentials (invalid_client, invalid_grant…)."""
 
 
-class ClientCredentialsAuth:
+class ClientCredentialsAuth(OAuth2):
     """`grant_type=client_credentials`; the token is shared by every run in the process until it
     nears expiry, and fetched anew after a 401."""
 
-    secret_params: tuple[str, ...] = ()
+    type = "oauth2_client_credentials"
     _cache: ClassVar[dict[tuple, tuple[str, float]]] = {}  # per process: warm instances reuse it
     _lock = threading.Lock()
 
-    def __init__(self, spec: dict, ctx: AuthContext):
-        self.spec, self.ctx = spec, ctx
-        self.key = (token_url(spec, ctx), secret_value(ctx, spec.get("client_id_key", "client_id"), spec),
-                    spec.get("scope"))
+    def __init__(self, ctx: AuthContext, **settings):
+        super().__init__(ctx, **settings)
+        self.key = (self.url, self.value(self.client_id_key), self.scope)
 
     def _token(self, renew: bool = False) -> str:
         with self._lock:
             token, expires = self._cache.get(self.key, ("", 0.0))
             if renew or time.time() >= expires:
-                got = request_token(self.spec, self.ctx, {"grant_type": "client_credentials"})
+                got = self.request_token({"grant_type": "client_credentials"})
                 lifetime = float(got.get("expires_in") or 3600)
                 token, expires = got["access_token"], time.time() + lifetime - _margin(lifetime)
                 self._cache[self.key] = (token, expires)
@@ -100,19 +104,19 @@ class ClientCredentialsAuth:
         return True
 
 
-class RefreshTokenAuth:
+class RefreshTokenAuth(OAuth2):
     """`grant_type=refresh_token`. The secret holds the token set (refresh_token, and after the first
     refresh access_token and expires_at); a still-valid access token in it is used as is. When the
     provider answers invalid_grant because another instance already rotated the refresh token, the
     latest secret version is re-read and used instead."""
 
-    secret_params: tuple[str, ...] = ()
+    type = "oauth2_refresh_token"
     rotates_secret = True  # adds token-set versions and destroys old ones (deploy grants that)
 
-    def __init__(self, spec: dict, ctx: AuthContext):
-        self.spec, self.ctx = spec, ctx
-        self.rt_key = spec.get("refresh_token_key", "refresh_token")
-        secret_value(ctx, self.rt_key, spec)
+    def __init__(self, ctx: AuthContext, *, refresh_token_key: str, **settings):
+        super().__init__(ctx, **settings)
+        self.rt_key = refresh_token_key
+        self.value(self.rt_key)
         self.tokens, self.version = dict(ctx.secret), ctx.secret_version
         self.lock = threading.Lock()
 
@@ -135,12 +139,12 @@ class RefreshTokenAuth:
     def _renew(self, adopted: bool = False) -> None:
         used = self.tokens[self.rt_key]
         try:
-            got = request_token(self.spec, self.ctx, {"grant_type": "refresh_token", "refresh_token": used})
+            got = self.request_token({"grant_type": "refresh_token", "refresh_token": used})
         except TokenRejected as exc:
-            latest, version = load_secret(self.ctx.project, self.spec["secret"])
+            latest, version = load_secret(self.ctx.project, self.secret)
             if adopted or latest.get(self.rt_key) == used:
                 raise AuthError(f"{exc}. Authorize again and store the new token set in secret "
-                                f"{self.spec['secret']!r}") from None
+                                f"{self.secret!r}") from None
             log.info("the refresh token was rotated by another run; using the latest secret version")
             self.tokens, self.version = latest, version
             if not self._valid():
@@ -155,8 +159,8 @@ class RefreshTokenAuth:
     def _write_back(self) -> None:
         """Store the new token set as the latest version, then destroy the one it supersedes (old
         refresh tokens are dead, and every enabled version is billed)."""
-        secret = self.spec["secret"]
-        name = secret_manager_helper.add_secret_version(self.ctx.project, secret, json.dumps(self.tokens))
+        name = secret_manager_helper.add_secret_version(self.ctx.project, self.secret,
+                                                        json.dumps(self.tokens))
         if self.version:
             try:
                 secret_manager_helper.destroy_secret_version(self.version)

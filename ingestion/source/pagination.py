@@ -2,8 +2,9 @@
 
 A paginator sets up the first request, then sees each response and returns the next request, or
 None when the walk is over. When the page count is known after the first response, `remaining`
-returns every further request at once so they can be fetched concurrently.
-Adding a style = one class here + one line in PAGINATORS + a `$defs/pagination` branch in the schema.
+returns every further request at once so they can be fetched concurrently. Each class is built
+from the config's `pagination` settings as named arguments (schema defaults already applied) and
+registers itself under its `type` (see ingestion/source/registry.py).
 """
 
 from __future__ import annotations
@@ -14,25 +15,35 @@ from urllib.parse import urljoin
 
 from ingestion.contract.errors import ApiError
 from ingestion.contract.jsonpath import PathNotFound, dig
+from ingestion.contract.sections import Choice
 from ingestion.model import ApiResponse
 from ingestion.source.httprequest import HttpRequest
+from ingestion.source.registry import Registry
+
+PAGINATORS = Registry("paginator")
 
 
 class Paginator:
-    """Base: a single page. Subclasses override `first`/`advance`, and `remaining` if they can."""
+    """Base: the walk's bookkeeping, flags that end it, and the page-count helpers."""
 
-    def __init__(self, spec: dict):
-        self.spec = spec
-        self.location = spec.get("in", "query")
-        self.max_pages = spec.get("max_pages", 100_000)
+    type: str
+
+    def __init__(self, *, max_pages: int | None = None, location: str | None = None,
+                 is_last_path: str | None = None, has_more_path: str | None = None):
+        self.location, self.max_pages = location, max_pages
+        self.is_last_path, self.has_more_path = is_last_path, has_more_path
         self.pages_seen = 0
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        PAGINATORS.add(cls)
 
     def first(self, request: HttpRequest) -> HttpRequest:
         return request
 
     def next(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
         self.pages_seen += 1
-        if self.pages_seen >= self.max_pages or self._flag_says_done(response.body):
+        if (self.max_pages and self.pages_seen >= self.max_pages) or self._flag_says_done(response.body):
             return None
         return self.advance(request, response)
 
@@ -43,99 +54,126 @@ class Paginator:
         """Every request after the first when the total is known from the first response."""
         return None
 
-    def _read(self, body: Any, key: str, default: Any = None) -> Any:
-        if key not in self.spec:
+    @staticmethod
+    def _read(body: Any, setting: str, path: str | None, default: Any = None) -> Any:
+        if path is None:
             return default
         try:
-            return dig(body, self.spec[key])
+            return dig(body, path)
         except PathNotFound as exc:
-            raise ApiError(f"pagination: {key} {exc}") from None
+            raise ApiError(f"pagination: {setting} {exc}") from None
 
     def _flag_says_done(self, body: Any) -> bool:
         """`is_last_path` true, or `has_more_path` false, ends the walk (Jira's isLastPage)."""
-        if self._read(body, "is_last_path", False) is True:
+        if self._read(body, "is_last_path", self.is_last_path, False) is True:
             return True
-        return "has_more_path" in self.spec and not self._read(body, "has_more_path")
+        return self.has_more_path is not None and not self._read(body, "has_more_path", self.has_more_path)
 
-    def _total(self, body: Any, key: str) -> int | None:
-        value = self._read(body, key)
+    @property
+    def _flagged(self) -> bool:
+        return self.is_last_path is not None or self.has_more_path is not None
+
+    def _total(self, body: Any, setting: str, path: str | None) -> int | None:
+        value = self._read(body, setting, path)
         if value is None:
             return None
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise ApiError(f"pagination: {key} {self.spec[key]!r} is {value!r}, not a number") from None
+            raise ApiError(f"pagination: {setting} {path!r} is {value!r}, not a number") from None
 
-    def _short(self, records: list) -> bool:
-        size = self.spec.get("page_size")
-        return not records or bool(size and len(records) < size)
+    @staticmethod
+    def _short(records: list, page_size: int | None) -> bool:
+        return not records or bool(page_size and len(records) < page_size)
 
 
 class SinglePage(Paginator):
     """The endpoint returns everything in one response."""
+
+    type = "single"
 
 
 class PageNumberPaginator(Paginator):
     """`?page=1,2,3…`. Stops at the total page count (or total records / page size) read from the
     body when configured, else at the first empty page, or a short one when `page_size` is known."""
 
+    type = "page_number"
+
+    def __init__(self, *, page_param: str, start_page: int, size_param: str | None = None,
+                 page_size: int | None = None, total_pages_path: str | None = None,
+                 total_count_path: str | None = None, **common: Any):
+        super().__init__(**common)
+        self.page_param, self.start_page = page_param, start_page
+        self.size_param, self.page_size = size_param, page_size
+        self.total_pages_path, self.total_count_path = total_pages_path, total_count_path
+
     def first(self, request: HttpRequest) -> HttpRequest:
-        request = request.copy().set(self.location, self.spec["page_param"], self.spec.get("start_page", 1))
-        if "page_size" in self.spec and "size_param" in self.spec:
-            request.set(self.location, self.spec["size_param"], self.spec["page_size"])
+        request = request.copy().set(self.location, self.page_param, self.start_page)
+        if self.page_size and self.size_param:
+            request.set(self.location, self.size_param, self.page_size)
         return request
 
     def _page_count(self, body: Any) -> int | None:
-        if "total_pages_path" in self.spec:
-            return self._total(body, "total_pages_path")
-        count = self._total(body, "total_count_path")
-        return None if count is None else math.ceil(count / self.spec["page_size"])
+        if self.total_pages_path:
+            return self._total(body, "total_pages_path", self.total_pages_path)
+        count = self._total(body, "total_count_path", self.total_count_path)
+        return None if count is None else math.ceil(count / self.page_size)
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
         total = self._page_count(response.body)
-        done = self.pages_seen >= total if total is not None else self._short(response.records)
+        if total is not None:
+            done = self.pages_seen >= total
+        else:
+            done = self._short(response.records, self.page_size)
         if done:
             return None
-        page = request.get(self.location, self.spec["page_param"]) + 1
-        return request.copy().set(self.location, self.spec["page_param"], page)
+        page = request.get(self.location, self.page_param) + 1
+        return request.copy().set(self.location, self.page_param, page)
 
     def remaining(self, request: HttpRequest, response: ApiResponse) -> list[HttpRequest] | None:
         total = self._page_count(response.body)
         if total is None:
             return None
-        start = self.spec.get("start_page", 1)
-        last = min(total, self.max_pages) + start - 1  # page numbers of a 1-page walk: [start]
-        return [request.copy().set(self.location, self.spec["page_param"], page)
-                for page in range(start + 1, last + 1)]
+        last = min(total, self.max_pages or total) + self.start_page - 1  # a 1-page walk: [start]
+        return [request.copy().set(self.location, self.page_param, page)
+                for page in range(self.start_page + 1, last + 1)]
 
 
 class OffsetPaginator(Paginator):
     """`?offset=0&limit=100`, then offset 100, 200… (Jira's `start`/`limit` with `isLastPage`).
     Stops at the total count when configured, at a true `is_last_path`, or at a short page."""
 
+    type = "offset"
+
+    def __init__(self, *, offset_param: str, limit_param: str, page_size: int, start_offset: int,
+                 total_count_path: str | None = None, **common: Any):
+        super().__init__(**common)
+        self.offset_param, self.limit_param = offset_param, limit_param
+        self.page_size, self.start_offset, self.total_count_path = page_size, start_offset, total_count_path
+
     def first(self, request: HttpRequest) -> HttpRequest:
-        request = request.copy().set(self.location, self.spec["limit_param"], self.spec["page_size"])
-        return request.set(self.location, self.spec["offset_param"], self.spec.get("start_offset", 0))
+        request = request.copy().set(self.location, self.limit_param, self.page_size)
+        return request.set(self.location, self.offset_param, self.start_offset)
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
         if not response.records:  # an empty page always ends the walk
             return None
-        offset = request.get(self.location, self.spec["offset_param"]) + self.spec["page_size"]
-        total = self._total(response.body, "total_count_path")
+        offset = request.get(self.location, self.offset_param) + self.page_size
+        total = self._total(response.body, "total_count_path", self.total_count_path)
         if total is not None:
             done = offset >= total
         else:  # with a last-page flag, a short page is not the end: servers may cap the limit
-            flagged = "is_last_path" in self.spec or "has_more_path" in self.spec
-            done = not flagged and self._short(response.records)
-        return None if done else request.copy().set(self.location, self.spec["offset_param"], offset)
+            done = not self._flagged and self._short(response.records, self.page_size)
+        return None if done else request.copy().set(self.location, self.offset_param, offset)
 
     def remaining(self, request: HttpRequest, response: ApiResponse) -> list[HttpRequest] | None:
-        total = self._total(response.body, "total_count_path")
+        total = self._total(response.body, "total_count_path", self.total_count_path)
         if total is None:
             return None
-        size, start = self.spec["page_size"], self.spec.get("start_offset", 0)
-        offsets = range(start + size, min(total, start + size * self.max_pages), size)
-        return [request.copy().set(self.location, self.spec["offset_param"], o) for o in offsets]
+        size, start = self.page_size, self.start_offset
+        end = start + size * self.max_pages if self.max_pages else total
+        offsets = range(start + size, min(total, end), size)
+        return [request.copy().set(self.location, self.offset_param, o) for o in offsets]
 
 
 class CursorPaginator(Paginator):
@@ -143,37 +181,47 @@ class CursorPaginator(Paginator):
     (`next_cursor`, `nextPageToken`…) or, Stripe-style, from the last record (`starting_after=<id>`).
     Stops when the token is absent, null or empty, or repeats (a broken API)."""
 
-    def __init__(self, spec: dict):
-        super().__init__(spec)
+    type = "cursor"
+
+    def __init__(self, *, cursor_param: str, cursor_path: str | None = None,
+                 last_record_path: str | None = None, size_param: str | None = None,
+                 page_size: int | None = None, **common: Any):
+        super().__init__(**common)
+        self.cursor_param = cursor_param
+        self.cursor_path, self.last_record_path = cursor_path, last_record_path
+        self.size_param, self.page_size = size_param, page_size
         self.seen: set[str] = set()
 
     def first(self, request: HttpRequest) -> HttpRequest:
-        if "page_size" in self.spec and "size_param" in self.spec:
-            return request.copy().set(self.location, self.spec["size_param"], self.spec["page_size"])
+        if self.page_size and self.size_param:
+            return request.copy().set(self.location, self.size_param, self.page_size)
         return request
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
-        if "last_record_path" in self.spec:
+        if self.last_record_path:
             last = response.records[-1] if response.records else {}
-            token = dig(last, self.spec["last_record_path"], None)
+            token = dig(last, self.last_record_path, None)
         else:
-            token = dig(response.body, self.spec["cursor_path"], None)
+            token = dig(response.body, self.cursor_path, None)
         if token in (None, "") or str(token) in self.seen:
             return None
         self.seen.add(str(token))
-        return request.copy().set(self.location, self.spec["cursor_param"], token)
+        return request.copy().set(self.location, self.cursor_param, token)
 
 
 class NextUrlPaginator(Paginator):
     """The response carries the full URL of the next page at `next_url_path` (relative URLs are
     resolved against the current one); the URL already holds every query parameter."""
 
-    def __init__(self, spec: dict):
-        super().__init__(spec)
+    type = "next_url"
+
+    def __init__(self, *, next_url_path: str | None = None, **common: Any):
+        super().__init__(**common)
+        self.next_url_path = next_url_path
         self.seen: set[str] = set()
 
     def next_url(self, response: ApiResponse) -> str | None:
-        return dig(response.body, self.spec["next_url_path"], None)
+        return dig(response.body, self.next_url_path, None)
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
         url = self.next_url(response)
@@ -191,19 +239,16 @@ class NextUrlPaginator(Paginator):
 class LinkHeaderPaginator(NextUrlPaginator):
     """RFC 8288 `Link: <https://…?page=2>; rel="next"` (GitHub-style)."""
 
+    type = "link_header"
+
+    def __init__(self, *, rel: str, **common: Any):
+        super().__init__(**common)
+        self.rel = rel
+
     def next_url(self, response: ApiResponse) -> str | None:
-        return response.links.get(self.spec.get("rel", "next"))
+        return response.links.get(self.rel)
 
 
-PAGINATORS: dict[str, type[Paginator]] = {
-    "single": SinglePage,
-    "page_number": PageNumberPaginator,
-    "offset": OffsetPaginator,
-    "cursor": CursorPaginator,
-    "next_url": NextUrlPaginator,
-    "link_header": LinkHeaderPaginator,
-}
-
-
-def make_paginator(spec: dict) -> Paginator:
-    return PAGINATORS[spec["type"]](spec)
+def make_paginator(choice: Choice) -> Paginator:
+    """A fresh paginator for one walk (they keep state: pages seen, tokens seen)."""
+    return PAGINATORS.build(choice.type, **choice.options)

@@ -1,7 +1,7 @@
 """From response bytes to records (ingestion/rows/build.py turns records into rows).
 
-Bodies are JSON (records at a dotted path) or JSON lines, optionally inside gzip or zip (hourly
-export APIs ship zipped, gzipped NDJSON).
+Bodies are one of the registered formats (JSON with records at a path, JSON lines), optionally
+inside gzip or zip (hourly export APIs ship zipped, gzipped NDJSON).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any
 
 from ingestion.contract.errors import ApiError
 from ingestion.contract.jsonpath import PathNotFound, dig
+from ingestion.contract.sections import RecordsSpec
 from ingestion.source import jsoncodec
+from ingestion.source.registry import Registry
+
+FORMATS = Registry("response format")
 
 
 def decompress(content: bytes, compression: str, url: str) -> Iterator[bytes]:
@@ -44,25 +48,56 @@ def parse_json(content: bytes, url: str) -> Any:
         raise ApiError(f"response from {url} is not valid JSON: {excerpt!r}") from None
 
 
-def parse_response(content: bytes, spec: dict, url: str) -> tuple[Any, list[Any]]:
+class ResponseFormat:
+    """How a response body holds records (`records.format`); registered under its `type`."""
+
+    type: str
+    suffix: str  # of the raw page stored in GCS
+    content_type: str
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        FORMATS.add(cls)
+
+    def parse(self, payloads: Iterator[bytes], spec: RecordsSpec, url: str) -> tuple[Any, list[Any]]:
+        """(parsed body, or None; records) of the decompressed payload(s)."""
+        raise NotImplementedError
+
+
+class JsonFormat(ResponseFormat):
+    """One JSON document; the records at `records.path` (a single object is one record)."""
+
+    type, suffix, content_type = "json", ".json", "application/json"
+
+    def parse(self, payloads: Iterator[bytes], spec: RecordsSpec, url: str) -> tuple[Any, list[Any]]:
+        body = parse_json(b"".join(payloads), url)
+        return body, records_at(body, spec.path, url, spec.allow_missing)
+
+
+class JsonLinesFormat(ResponseFormat):
+    """One record per line (blank lines skipped); no body to page through."""
+
+    type, suffix, content_type = "jsonl", ".jsonl", "application/x-ndjson"
+
+    def parse(self, payloads: Iterator[bytes], spec: RecordsSpec, url: str) -> tuple[Any, list[Any]]:
+        records = [parse_json(line, f"{url} (line {number})")
+                   for payload in payloads
+                   for number, line in enumerate(payload.splitlines(), 1) if line.strip()]
+        return None, records
+
+
+def response_format(spec: RecordsSpec) -> ResponseFormat:
+    return FORMATS.build(spec.format)
+
+
+def parse_response(content: bytes, spec: RecordsSpec, url: str) -> tuple[Any, list[Any]]:
     """(parsed body, records) for the entity's `records` settings. A missing record path is an
     error (never silently an empty page) unless `allow_missing`; an explicit null is an empty
     page; a single object is one record."""
-    if not content.strip() and spec.get("allow_empty_body"):
-        return None, []
-    compression, fmt = spec.get("compression", "none"), spec.get("format", "json")
-    if fmt == "jsonl":
-        records = []
-        for payload in decompress(content, compression, url):
-            for number, line in enumerate(payload.splitlines(), 1):
-                if line.strip():
-                    records.append(parse_json(line, f"{url} (line {number})"))
-        return None, records
-    body = parse_json(b"".join(decompress(content, compression, url)), url)
-    return body, records_at(body, spec.get("path", ""), url, spec.get("allow_missing", False))
+    return response_format(spec).parse(decompress(content, spec.compression, url), spec, url)
 
 
-def read_page(content: bytes, status: int, spec: dict, empty_statuses: tuple[int, ...],
+def read_page(content: bytes, status: int, spec: RecordsSpec, empty_statuses: tuple[int, ...],
               url: str) -> tuple[Any, list[Any]]:
     """(body, records) of a page response; an `empty_statuses` answer (e.g. an export API's 404
     for "no data") is an empty page."""

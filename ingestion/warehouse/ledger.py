@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from ingestion.contract.redact import redact_values
+from ingestion.contract.sections import PartitionSpec
 from ingestion.contract.settings import Settings
 from ingestion.warehouse.tables import TableSpec, ensure_table
 from utils import bq_helper
@@ -82,8 +83,9 @@ def _ensure_runs_table(settings: Settings) -> str:
     """Create the ledger, or add the columns a newer release records (once per process)."""
     bq_helper.ensure_dataset(settings.project, settings.meta_dataset, settings.location)
     table_id = runs_table_id(settings)
-    ensure_table(TableSpec(table_id, RUN_FIELDS, "One row per sync attempt (see README: run ledger)",
-                           {"field": "started_at"}, ["entity", "status"], "the run ledger's schema"))
+    ensure_table(TableSpec(table_id, RUN_FIELDS, "One row per sync attempt (see docs/operations.md)",
+                           PartitionSpec(field="started_at", granularity="DAY", immutable=False),
+                           ("entity", "status"), "the run ledger's schema"))
     return table_id
 
 

@@ -15,19 +15,19 @@ STAGING_TTL = timedelta(days=1)
 
 
 def target_table_id(entity: EntityConfig, settings: Settings) -> str:
-    return f"{settings.project}.{entity.target['dataset']}.{entity.target['table']}"
+    return f"{settings.project}.{entity.target.dataset}.{entity.target.table}"
 
 
 def staging_table_id(entity: EntityConfig, settings: Settings, run_id: str) -> str:
-    return f"{settings.project}.{entity.target['dataset']}._stg_{entity.target['table']}_{run_id}"
+    return f"{settings.project}.{entity.target.dataset}._stg_{entity.target.table}_{run_id}"
 
 
 def ensure_target_table(entity: EntityConfig, settings: Settings) -> str:
     """Create the dataset and target table from the schema JSON, or evolve the table to it."""
-    bq_helper.ensure_dataset(settings.project, entity.target["dataset"], settings.location)
+    bq_helper.ensure_dataset(settings.project, entity.target.dataset, settings.location)
     table_id = target_table_id(entity, settings)
-    ensure_table(TableSpec(table_id, entity.table_fields, entity.description,
-                           entity.target.get("partition"), entity.target.get("cluster_by"),
+    ensure_table(TableSpec(table_id, entity.table_fields, entity.table_description,
+                           entity.target.partition, entity.target.cluster_by,
                            schema_file=f"schema/{entity.name}.json"))
     return table_id
 
@@ -98,7 +98,7 @@ def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, datet
         return {}
     cursor = _q(entity.cursor_field)
     if entity.fan_out:
-        item = _q(entity.fan_out["column"])
+        item = _q(entity.fan_out.column)
         sql = f"SELECT CAST({item} AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)} GROUP BY 1"
     else:
         sql = f"SELECT CAST(NULL AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)}"

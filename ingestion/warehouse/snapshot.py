@@ -29,7 +29,7 @@ def _q(*parts: str) -> str:
 
 def keys_table_id(entity: EntityConfig, settings: Settings, job_id: str) -> str:
     suffix = job_id.replace("-", "_")
-    return f"{settings.project}.{entity.target['dataset']}._keys_{entity.target['table']}_{suffix}"
+    return f"{settings.project}.{entity.target.dataset}._keys_{entity.target.table}_{suffix}"
 
 
 def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging_id: str) -> None:
@@ -63,7 +63,7 @@ def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str,
              " AND (T._extracted_at IS NULL OR T._extracted_at < @planned_at)")
     params: dict = {"planned_at": ("TIMESTAMP", job.planned_at)}
     if job.item is not None:
-        where += f" AND CAST(T.{_q(entity.fan_out['column'])} AS STRING) = @item"
+        where += f" AND CAST(T.{_q(entity.fan_out.column)} AS STRING) = @item"
         params["item"] = ("STRING", str(job.item))
     if entity.absent_rows == "soft_delete":
         params["now"] = ("TIMESTAMP", now)

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ingestion.contract.errors import ConfigError
+from ingestion.contract.sections import PartitionSpec
 from utils import bq_helper
 
 log = logging.getLogger("ingestion.warehouse.tables")
@@ -110,8 +111,8 @@ class TableSpec:
     table_id: str
     fields: list[dict]
     description: str
-    partition: dict | None = None  # {"field", "granularity"}
-    cluster_by: list[str] | None = None
+    partition: PartitionSpec | None = None
+    cluster_by: tuple[str, ...] = ()
     schema_file: str = "the schema JSON"
 
 
@@ -120,10 +121,10 @@ def ensure_table(spec: TableSpec) -> None:
     when that cannot be done in place."""
     table = bq_helper.get_table(spec.table_id)
     if table is None:
-        partition = spec.partition or {}
+        partition = spec.partition
         bq_helper.create_table(spec.table_id, bq_helper.schema_from_json(spec.fields),
-                               partition_field=partition.get("field"),
-                               partition_granularity=partition.get("granularity", "DAY"),
+                               partition_field=partition.field if partition else None,
+                               partition_granularity=partition.granularity if partition else "DAY",
                                cluster_by=spec.cluster_by, description=spec.description)
         log.info("created table %s", spec.table_id)
         return
@@ -139,11 +140,11 @@ def ensure_table(spec: TableSpec) -> None:
     _apply(table, plan, spec)
 
 
-def _partition_problems(table, partition: dict | None) -> list[str]:
+def _partition_problems(table, partition: PartitionSpec | None) -> list[str]:
     if not partition:
         return []
     have = table.time_partitioning
-    want_field, want_type = partition["field"], partition.get("granularity", "DAY")
+    want_field, want_type = partition.field, partition.granularity
     if have is None or (have.field or "").lower() != want_field.lower() or have.type_ != want_type:
         now = f"{have.type_} on {have.field or '_PARTITIONTIME'}" if have else "not partitioned"
         return [f"partitioning: the table is {now}, the config asks for {want_type} on {want_field}; "
@@ -164,8 +165,8 @@ def _apply(table, plan: SchemaPlan, spec: TableSpec) -> None:
         changes["schema"] = bq_helper.schema_from_json(plan.schema)
     if spec.description != table.description:
         changes["description"] = spec.description
-    if (spec.cluster_by or None) != (table.clustering_fields or None):
-        changes["clustering_fields"] = spec.cluster_by or None
+    if list(spec.cluster_by) != list(table.clustering_fields or []):
+        changes["clustering_fields"] = list(spec.cluster_by) or None
     if changes:
         bq_helper.update_table(spec.table_id, **changes)
         log.info("updated table %s: %s", spec.table_id, "; ".join(

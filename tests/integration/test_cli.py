@@ -66,7 +66,7 @@ def test_scaffold_proposes_a_config_and_schema_that_validate(env, tmp_path, caps
     assert "review: pagination: page numbers" in out
     assert cli(["validate", "--config-dir", str(env.settings.config_dir),
                 "--schema-dir", str(env.settings.schema_dir)]) == 0
-    assert load_entity("acme/widgets", env.settings.config_dir, env.settings.schema_dir).merge_keys == ["id"]
+    assert load_entity("acme/widgets", env.settings.config_dir, env.settings.schema_dir).merge_keys == ("id",)
 
 
 def test_scaffold_refuses_to_overwrite_and_names_a_sample_without_records(env, tmp_path, capsys):

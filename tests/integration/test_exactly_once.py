@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestion.contract.config import EntityConfig
 from ingestion.contract.errors import LeaseHeld
 from ingestion.model import Window
 from ingestion.planning import state as state_module
@@ -27,6 +26,7 @@ from tests.support.catalog import (
     setup,
     stored_state,
 )
+from tests.support.configs import entity_config
 from tests.support.delivery import published
 from tests.support.faults import SimulatedCrash, crash_on_call
 from utils import bq_helper, gcs_helper
@@ -185,7 +185,7 @@ def test_backfills_of_disjoint_windows_run_side_by_side(env, catalog):
 def test_the_watermark_never_moves_back_and_never_passes_a_hole(env):
     """Windows committed in random order, some twice: the watermark is at every moment the newest
     cursor of the stretch loaded without a hole from the start date, and never decreases."""
-    entity = EntityConfig("acme/w", {"merge_keys": ["id"], "start_date": "2026-03-01"}, [])
+    entity = entity_config({"start_date": "2026-03-01"}, name="acme/w")
     day = lambda n: datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=n)  # noqa: E731
     order = [*range(10), 2, 7]
     random.Random(7).shuffle(order)

@@ -20,6 +20,7 @@ from ingestion.source.httprequest import HttpRequest
 from ingestion.warehouse.ledger import runs_table_id
 from tests.support.apis import NOW, SimApi, fake_credential, json_response
 from tests.support.apis.flaky import CuttingServer
+from tests.support.configs import entity_config
 from tests.support.delivery import deliver, store_secret
 from utils import bq_helper
 from utils.requests_api import TransportError
@@ -203,8 +204,10 @@ def test_an_oauth_token_response_cut_off_is_fetched_again(stack, cutting):
     spec = {"type": "oauth2_client_credentials", "secret": secret, "token_url": "/token"}
     request = HttpRequest("GET", f"{server.url}/items")
 
-    with open_session({"max_retries": 2, "backoff_factor": 0}) as session:
-        make_authenticator(spec, stack.project, session, server.url).apply(request)
+    entity = entity_config({"base_url": server.url, "auth": spec,
+                            "http": {"max_retries": 2, "backoff_factor": 0}})
+    with open_session(entity.http) as session:
+        make_authenticator(entity.auth, stack.project, session, server.url).apply(request)
 
     assert request.headers["Authorization"] == f"Bearer {token}"
     assert server.requests == ["POST /token HTTP/1.1"] * 2

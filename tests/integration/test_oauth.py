@@ -12,6 +12,7 @@ from ingestion.source.auth import make_authenticator
 from ingestion.source.fetch import Fetcher, open_session
 from ingestion.source.httprequest import HttpRequest
 from tests.support.apis import OAuthProvider, ProtectedApi, fake_credential
+from tests.support.configs import entity_config
 from tests.support.delivery import store_secret
 from utils import secret_manager_helper
 
@@ -20,9 +21,11 @@ CLIENT_SECRET = fake_credential("client")
 
 
 def fetch_once(base_url: str, auth_spec: dict, project: str) -> list:
-    with open_session({"max_retries": 0}) as session:
-        auth = make_authenticator(auth_spec, project, session, base_url)
-        fetcher = Fetcher("oauth-test", {}, RECORDS, session, auth)
+    entity = entity_config({"base_url": base_url, "auth": auth_spec, "http": {"max_retries": 0},
+                            "records": RECORDS})
+    with open_session(entity.http) as session:
+        auth = make_authenticator(entity.auth, project, session, base_url)
+        fetcher = Fetcher("oauth-test", entity.http, entity.records, session, auth)
         return fetcher.page(HttpRequest("GET", base_url + "/items")).records
 
 
@@ -66,11 +69,12 @@ def test_refresh_token_rotated_by_another_run_is_picked_up_from_secret_manager(s
             "client_auth": "body"}
     store_secret(stack.project, secret_name, {"client_id": "cid", "client_secret": CLIENT_SECRET,
                                               "refresh_token": first})
-    with open_session({}) as session:
-        ours = make_authenticator(spec, stack.project, session, url)  # read the first token, not used yet
+    entity = entity_config({"base_url": url, "auth": spec, "records": RECORDS})
+    with open_session(entity.http) as session:
+        ours = make_authenticator(entity.auth, stack.project, session, url)  # reads the first token
         assert fetch_once(url, spec, stack.project) == [{"id": 1}]  # another run rotates it
         provider.expire_access_tokens()
-        fetcher = Fetcher("oauth-test", {}, RECORDS, session, ours)
+        fetcher = Fetcher("oauth-test", entity.http, entity.records, session, ours)
         # ours is dead now; the provider's invalid_grant makes us re-read the secret and use the new one
         assert fetcher.page(HttpRequest("GET", url + "/items")).records == [{"id": 1}]
     stored = json.loads(secret_manager_helper.access_secret(stack.project, secret_name))

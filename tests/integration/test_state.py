@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ingestion.contract.config import EntityConfig
 from ingestion.model import Window
 from ingestion.planning import state
+from tests.support.configs import entity_config
 from utils import gcs_helper
 
-ENTITY = EntityConfig("acme/items", {"merge_keys": ["id"], "start_date": "2026-03-01"}, [])
+ENTITY = entity_config({"start_date": "2026-03-01"})
 T = lambda day: datetime(2026, 3, day, tzinfo=UTC)  # noqa: E731
 
 

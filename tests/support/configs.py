@@ -3,6 +3,8 @@ contract tests change them field by field, the extraction tests point them at a 
 
 from __future__ import annotations
 
+from ingestion.contract.config import EntityConfig, deep_merge
+
 SCHEMA = [
     {"name": "id", "type": "INT64", "mode": "REQUIRED"},
     {"name": "name", "type": "STRING"},
@@ -21,3 +23,14 @@ ENTITY = {
     "merge_keys": ["id"],
     "target": {"table": "items", "partition": {"field": "created_on"}, "cluster_by": ["name"]},
 }
+
+MINIMAL = {"base_url": "https://api.example.com", "start_date": "2026-01-01", "merge_keys": ["id"],
+           "request": {"path": "/items"}, "records": {"path": "data"}, "pagination": {"type": "single"},
+           "target": {"dataset": "acme", "table": "items"}}
+
+
+def entity_config(spec: dict | None = None, fields: list[dict] | None = None,
+                  name: str = "acme/items") -> EntityConfig:
+    """A parsed entity (schema defaults applied): a minimal valid config with `spec` merged in."""
+    fields = fields or [{"name": "id", "type": "INT64"}]
+    return EntityConfig.parse(name, deep_merge(MINIMAL, spec or {}), fields)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ingestion.contract.config import EntityConfig, deep_merge
+from ingestion.contract.schema import entity_schema
+from ingestion.contract.sections import Choice, with_defaults
 from ingestion.model import Slice, Window
 from ingestion.source.auth import AUTHENTICATORS
 from ingestion.source.credentials import AuthContext
@@ -18,20 +20,24 @@ WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinf
 
 def make_entity(httpserver, **overrides):
     base = {**ENTITY, "date_filter": None, "base_url": httpserver.url_for("/api"),
+            "start_date": "2026-01-01", "target": {**ENTITY["target"], "dataset": "acme"},
             "http": {"max_retries": 3, "backoff_factor": 0},
             "pagination": {"type": "page_number", "page_param": "page", "size_param": "limit",
                            "page_size": 2}}
     spec = deep_merge(base, overrides)
+    if "type" in overrides.get("pagination", {}):  # another style: its own settings only
+        spec["pagination"] = overrides["pagination"]
+    spec["pagination"] = {k: v for k, v in spec["pagination"].items() if v is not None}
     spec = {k: v for k, v in spec.items() if v is not None}
-    return EntityConfig("acme/items", spec, SCHEMA)
+    return EntityConfig.parse("acme/items", spec, SCHEMA)
 
 
 def extract(entity, auth_spec=None, secret=None, windows=(WINDOW,), items=(None,)):
     """Every page of the entity's walk, through the production fetcher and a real session."""
-    auth_spec = auth_spec or {"type": "none"}
+    auth = Choice.parse(with_defaults({"auth": auth_spec or {"type": "none"}}, entity_schema())["auth"])
     with open_session(entity.http) as session:
-        ctx = AuthContext("local-project", secret or {}, session=session, base_url=entity.spec["base_url"])
-        auth = AUTHENTICATORS[auth_spec["type"]](auth_spec, ctx)
+        ctx = AuthContext("local-project", secret or {}, session=session, base_url=entity.base_url)
+        auth = AUTHENTICATORS.build(auth.type, ctx, **auth.options)
         fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth)
         slices = [Slice(item, window) for item in items for window in windows]
         return list(extract_pages(entity, slices, fetcher))

@@ -50,16 +50,18 @@ def changed(doc: dict, path: str, value) -> dict:
 
 def test_source_defaults_merge_into_the_entity(tmp_path):
     entity = load(tmp_path)
-    assert entity.spec["base_url"] == "https://api.example.com/v1"
-    assert entity.auth == {"type": "bearer", "secret": "acme-token"}
-    assert entity.target == {"dataset": "acme", "table": "items", "partition": {"field": "created_on"},
-                             "cluster_by": ["name"]}
+    assert entity.base_url == "https://api.example.com/v1"
+    assert entity.auth.type == "bearer"
+    assert entity.auth.options == {"secret": "acme-token", "token_key": "token"}  # default key
+    assert (entity.target.dataset, entity.target.table, entity.target.partition.field,
+            entity.target.partition.granularity, entity.target.cluster_by) == (
+        "acme", "items", "created_on", "DAY", ("name",))  # DAY: the schema's default
     assert [c["name"] for c in entity.table_fields][-3:] == ["_run_id", "_extracted_at", "_source_object"]
 
 
 def test_entity_overrides_source_key_by_key(tmp_path):
     entity = load(tmp_path, entity=changed(ENTITY, "target.dataset", "other"))
-    assert entity.target["dataset"] == "other" and entity.target["table"] == "items"
+    assert entity.target.dataset == "other" and entity.target.table == "items"
 
 
 def test_shipped_configs_are_valid():
@@ -145,9 +147,9 @@ def test_unknown_entity_is_a_payload_error_never_a_path(tmp_path):
 
 def test_base_url_reads_environment_variables(tmp_path, monkeypatch):
     source = changed(SOURCE, "base_url", "${ACME_URL:-https://fallback.example.com}/v2")
-    assert load(tmp_path, source=source).spec["base_url"] == "https://fallback.example.com/v2"
+    assert load(tmp_path, source=source).base_url == "https://fallback.example.com/v2"
     monkeypatch.setenv("ACME_URL", "http://127.0.0.1:9999")
-    assert load(tmp_path, source=source).spec["base_url"] == "http://127.0.0.1:9999/v2"
+    assert load(tmp_path, source=source).base_url == "http://127.0.0.1:9999/v2"
     with pytest.raises(ConfigError, match=r"base_url uses \$\{UNSET_URL\}, which is not set"):
         load(tmp_path, source=changed(SOURCE, "base_url", "${UNSET_URL}"))
 

@@ -52,8 +52,8 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: connections are refused
-    auth = ApiKeyAuth({"type": "api_key", "secret": "s", "name": "key", "in": "query"},
-                      AuthContext("local-project", {"api_key": "sekrit-api-key"}))
+    auth = ApiKeyAuth(AuthContext("local-project", {"api_key": "sekrit-api-key"}), secret="s",
+                      name="key", location="query", value_key="api_key", prefix="")
     request = HttpRequest("GET", f"http://127.0.0.1:{port}/items")
     auth.apply(request)
     caplog.set_level(logging.WARNING)

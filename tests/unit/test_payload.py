@@ -14,14 +14,14 @@ from ingestion.contract.errors import PayloadError
 from ingestion.contract.payload import decode_message_data, parse_request, request_from_envelope
 from ingestion.model import Window
 from ingestion.planning.windows import plan_windows
+from tests.support.configs import entity_config
 
 T = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
 
 
 def entity(step: str | None = None) -> EntityConfig:
-    spec = {"start_date": "2026-01-01", "lookback": "PT2H", "merge_keys": ["id"],
-            "date_filter": {"start_param": "since", **({"step": step} if step else {})}}
-    return EntityConfig("acme/items", spec, [{"name": "id", "type": "INT64"}])
+    return entity_config({"start_date": "2026-01-01", "lookback": "PT2H",
+                          "date_filter": {"start_param": "since", **({"step": step} if step else {})}})
 
 
 def test_decodes_base64_json_objects():
