@@ -74,9 +74,11 @@ def find_gaps(entity: EntityConfig, settings: Settings) -> list[Gap]:
 
 
 def widen(entity: EntityConfig, window: Window) -> Window:
-    step = entity.step
-    if not step:
+    """With `date_filter.align` (export files by the hour or day) a hole is fetched as the whole
+    steps that contain it, as every window is; otherwise exactly the hole."""
+    if not entity.aligned:
         return window
+    step = entity.step
     end = floor_to(window.end, step)
     return Window(floor_to(window.start, step), end if end == window.end else end + step)
 

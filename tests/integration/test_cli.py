@@ -260,7 +260,8 @@ def test_publish_local_and_gaps_local_have_the_function_process_everything_and_r
     backfill = cli_process("gaps", "--local", "--publish")
 
     assert backfill.returncode == 1, backfill.stdout + backfill.stderr
-    assert "1 gap(s)" in backfill.stdout and "shop/items: 2026-02-27T00:00:00Z → " in backfill.stdout
+    assert "1 gap(s)" in backfill.stdout  # the hole exactly: never before start_date
+    assert "shop/items: 2026-03-01T00:00:00Z → 2026-03-04T00:00:00Z" in backfill.stdout
     assert re.search(r"shop/items\s+failed\s+.*error=.*HTTP 400", backfill.stdout)
     [error] = [line for line in backfill.stderr.splitlines() if line.startswith("ERROR")]
     assert error.startswith("ERROR gaps: 1 message(s) failed, the first with:") and "400" in error

@@ -194,15 +194,14 @@ def test_gaps_lists_the_missing_windows_and_publishes_backfills_for_exactly_thos
 
     [gap] = find_gaps(entity, env.settings)
 
-    # 2026-03-02 → 2026-03-04T06:00 was never loaded; widened to whole 3-day date-filter steps
-    # (counted from the Unix epoch, as date_filter.align does)
+    # 2026-03-02 → 2026-03-04T06:00 was never loaded: exactly that (no date_filter.align)
     assert (gap.window.start.isoformat(), gap.window.end.isoformat()) == (
-        "2026-03-02T00:00:00+00:00", "2026-03-05T00:00:00+00:00")
+        "2026-03-02T00:00:00+00:00", "2026-03-04T06:00:00+00:00")
     monkeypatch.setattr("ingestion.ops.cli.Settings.from_env", lambda: env.settings)
     assert cli.main(["gaps", ENTITY, "--publish"]) == 0
     assert "1 gap(s)" in capsys.readouterr().out
     [(message_id, backfill)] = published(stack, env)
-    assert backfill == {**window, "start_date": "2026-03-02T00:00:00Z", "end_date": "2026-03-05T00:00:00Z"}
+    assert backfill == {**window, "start_date": "2026-03-02T00:00:00Z", "end_date": "2026-03-04T06:00:00Z"}
     assert deliver(env, backfill, message_id).status == "succeeded"
     assert find_gaps(entity, env.settings) == []
     assert_table_matches_truth(env, dataset, catalog)

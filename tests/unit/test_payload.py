@@ -109,3 +109,12 @@ def test_envelope_fields_reach_the_request():
     request = request_from_envelope({"message": {"data": data, "messageId": "42"},
                                      "deliveryAttempt": 3})
     assert (request.entity, request.message_id, request.attempt) == ("a/b", "42", 3)
+
+
+def test_a_gap_of_an_aligned_entity_is_widened_to_whole_steps_and_others_are_not():
+    from ingestion.planning.gaps import widen
+
+    hole = Window(T("2026-03-02T00:30:00"), T("2026-03-02T02:10:00"))
+    hourly = entity_config({"date_filter": {"start_param": "since", "step": "PT1H", "align": True}})
+    assert widen(hourly, hole) == Window(T("2026-03-02T00:00:00"), T("2026-03-02T03:00:00"))
+    assert widen(entity("PT1H"), hole) == hole  # not aligned: exactly the hole
