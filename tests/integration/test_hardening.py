@@ -33,22 +33,10 @@ from tests.support.catalog import (
     stored_state,
 )
 from tests.support.delivery import deliver as push
-from tests.support.delivery import published, store_secret
+from tests.support.delivery import drain_through_function, published, store_secret
 from utils import bq_helper, gcs_helper
 
 WIDE_STEPS = {"date_filter": {"step": "P60D"}}  # a few windows from 2026-03-01 to today
-
-
-def drain_through_function(client, stack, env, first: dict, message_id: str) -> list[int]:
-    """Push `first` to the deployed function, then every message it publishes, as the push
-    subscription would, until none is left; returns the HTTP status of each delivery."""
-    codes, queue, seen = [], [(message_id, first)], set()
-    while queue:
-        mid, payload = queue.pop(0)
-        seen.add(mid)
-        codes.append(push(client, payload, mid).status_code)
-        queue += [m for m in published(stack, env) if m[0] not in seen and m not in queue]
-    return codes
 
 
 LONG_JOBS = {

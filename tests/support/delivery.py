@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion.contract.settings import ROOT, Settings
@@ -23,6 +23,7 @@ class Env:
     settings: Settings
     tmp: Path
     suffix: str
+    delivered: set[str] = field(default_factory=set)  # message ids pushed by drain_through_function
 
     def write(self, name: str, config: dict, schema: list[dict], source: dict | None = None) -> None:
         src, entity = name.split("/")
@@ -86,3 +87,18 @@ def store_secret(project: str, name: str, value: dict) -> None:
 
     secret_manager_helper.create_secret(project, name)
     secret_manager_helper.add_secret_version(project, name, json.dumps(value))
+
+
+def drain_through_function(client, stack, env, first: dict | None, message_id: str = "") -> list[int]:
+    """Push `first` (if any) to the deployed function, then every message published to the test's
+    trigger topic that has not been delivered yet (continuations, parallel parts, backfills a
+    command published), as the push subscription would, until none is left; returns the HTTP
+    status of each delivery."""
+    codes, queue, seen = [], [(message_id, first)] if first else [], env.delivered
+    queue += [m for m in published(stack, env) if m[0] not in seen]
+    while queue:
+        mid, payload = queue.pop(0)
+        seen.add(mid)
+        codes.append(deliver(client, payload, mid).status_code)
+        queue += [m for m in published(stack, env) if m[0] not in seen and m not in queue]
+    return codes
