@@ -215,6 +215,7 @@ def cross_check(entity: EntityConfig) -> list[str]:
         problems.append("records.computed uses item, but the entity has no fan_out")
     if records.format == "jsonl" and records.path:
         problems.append("records.path must be empty for format jsonl (each line is a record)")
+    problems.extend(format_problems(entity))
     problems.extend(placeholder_problems(entity))
     if entity.cursor_field:
         scalar_column("cursor_field", entity.cursor_field, TIME_TYPES)
@@ -222,6 +223,43 @@ def cross_check(entity: EntityConfig) -> list[str]:
         scalar_column("partition field", entity.target.partition.field, TIME_TYPES)
     for column in entity.target.cluster_by:
         scalar_column("cluster_by column", column)
+    return problems
+
+
+DELIMITED = ("csv", "tsv")  # one record per row
+BODYLESS = ("jsonl", *DELIMITED)  # no parsed body: nothing for a body path to read
+BODY_PATHS = ("total_pages_path", "total_count_path", "cursor_path", "next_url_path", "is_last_path",
+              "has_more_path")
+
+
+def format_problems(entity: EntityConfig) -> list[str]:
+    """Each `records` setting belongs to a format, and a format without a body cannot be paged by
+    paths into it; XML values are text, so a true/false flag in it never ends a walk."""
+    records, fmt = entity.records, entity.records.format
+    delimited = fmt in DELIMITED
+    problems = []
+    if delimited and records.path:
+        problems.append(f"records.path must be empty for format {fmt} (each row is a record)")
+    misplaced = [name for name, used in (
+        ("delimiter", records.delimiter is not None), ("quote_char", records.quote_char is not None),
+        ("column_names", bool(records.column_names)), ("header", not records.header)) if used]
+    if misplaced and not delimited:
+        problems.append(f"records.{', records.'.join(misplaced)}: only for format csv or tsv, not {fmt}")
+    if delimited and not records.header and not records.column_names:
+        problems.append("records.header is false: name the columns with records.column_names")
+    if delimited and records.delimiter is not None and records.delimiter == records.quote_char:
+        problems.append("records.delimiter and records.quote_char must differ")
+    if records.namespaces and fmt != "xml":
+        problems.append(f"records.namespaces: only for format xml, not {fmt}")
+    if records.columns and fmt in BODYLESS:
+        problems.append(f"records.columns reads column names from the body, which format {fmt} has not")
+    if fmt in BODYLESS:
+        problems.extend(f"pagination.{name} reads the response body, which format {fmt} has not"
+                        for name in BODY_PATHS if entity.pagination.get(name))
+    if fmt == "xml":
+        problems.extend(f"pagination.{name}: XML values are text, never true or false; page by a "
+                        "total or until an empty page" for name in ("is_last_path", "has_more_path")
+                        if entity.pagination.get(name))
     return problems
 
 

@@ -24,6 +24,7 @@ _REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 # Where a config may read the environment, as key paths ("*": every key of that map).
 LOCATIONS: tuple[tuple[str, ...], ...] = (
     ("base_url",), ("start_date",), ("auth", "token_url"), ("auth", "token_params", "*"),
+    ("auth", "login_url"),
     ("request", "params", "*"), ("request", "headers", "*"),
 )
 # Top-level keys of those locations. Only API calls read the first three: `gaps` needs start_date.

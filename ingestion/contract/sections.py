@@ -120,14 +120,28 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeaderColumns:
+    """`records.columns`: paths to the column names (in the body) and to each record's values."""
+
+    names: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordsSpec:
     path: str
     format: str
     compression: str
     allow_missing: bool
     max_rejects: int
+    header: bool = True
     fields: dict[str, str] = field(default_factory=dict)
     computed: dict[str, str] = field(default_factory=dict)
+    delimiter: str | None = None  # None: the format's own (csv `,`, tsv a tab)
+    quote_char: str | None = None  # None: the format's own; "": no quoting
+    column_names: tuple[str, ...] = ()
+    namespaces: dict[str, str] = field(default_factory=dict)
+    columns: HeaderColumns | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,7 +261,7 @@ def parse_sections(spec: dict) -> dict[str, Any]:
         "auth": Choice.parse(spec["auth"]),
         "http": section(HttpSpec, spec["http"], empty_statuses=tuple(spec["http"].get("empty_statuses", ()))),
         "request": section(RequestSpec, spec["request"]),
-        "records": section(RecordsSpec, spec["records"]),
+        "records": _records(spec["records"]),
         "pagination": Choice.parse(spec["pagination"]),
         "date_filter": section(DateFilterSpec, date_filter, **({} if date_filter is None else {
             "step": _duration(date_filter.get("step")),
@@ -267,6 +281,13 @@ def parse_sections(spec: dict) -> dict[str, Any]:
         "schedule": section(ScheduleSpec, spec.get("schedule")),
         "full_refresh": section(FullRefreshSpec, spec["full_refresh"]),
     }
+
+
+def _records(document: dict) -> RecordsSpec:
+    columns = document.get("columns")
+    return section(RecordsSpec, document, column_names=tuple(document.get("column_names", ())),
+                   columns=None if columns is None else HeaderColumns(
+                       names=tuple(columns["names"]), values=tuple(columns["values"])))
 
 
 def _from_endpoint(document: dict | None) -> FromEndpoint | None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import requests
 
+import ingestion.source.session  # noqa: F401 - registers the session type
 from ingestion.contract.errors import AuthError
 from ingestion.contract.sections import Choice
 from ingestion.source import oauth  # noqa: F401 - registers the OAuth2 types

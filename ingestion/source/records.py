@@ -1,7 +1,8 @@
 """From response bytes to records (ingestion/rows/build.py turns records into rows).
 
-Bodies are one of the registered formats (JSON with records at a path, JSON lines), optionally
-inside gzip or zip (hourly export APIs ship zipped, gzipped NDJSON).
+Bodies are one of the registered formats (JSON with records at a path, JSON lines; CSV, TSV and
+XML in ingestion/source/formats.py), optionally inside gzip or zip (hourly export APIs ship zipped,
+gzipped NDJSON). `records.columns` then names positional rows from headers in the body.
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ def parse_response(content: bytes, spec: RecordsSpec, url: str) -> tuple[Any, li
     """(parsed body, records) for the entity's `records` settings. A missing record path is an
     error (never silently an empty page) unless `allow_missing`; an explicit null is an empty
     page; a single object is one record."""
-    return response_format(spec).parse(decompress(content, spec.compression, url), spec, url)
+    body, records = response_format(spec).parse(decompress(content, spec.compression, url), spec, url)
+    if spec.columns is not None:
+        records = named_records(body, records, spec.columns, url)
+    return body, records
 
 
 def read_page(content: bytes, status: int, spec: RecordsSpec, empty_statuses: tuple[int, ...],
@@ -116,3 +120,7 @@ def records_at(body: Any, path: str, url: str, allow_missing: bool = False) -> l
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+# The text formats register themselves on import; their module builds on the classes above.
+from ingestion.source.formats import named_records  # noqa: E402
