@@ -156,9 +156,13 @@ def _from_epoch(number: float) -> datetime:
 
 
 def _epoch_text(text: str) -> datetime:
-    if not re.fullmatch(r"-?\d{9,}(\.\d+)?", text):  # 8 digits is a basic ISO date, not epoch
-        raise ValueError(text)
-    return _from_epoch(float(text))
+    """Epoch digits (9 or more: 8 digits is a basic ISO date), or in scientific notation as
+    BigQuery's REST API writes TIMESTAMP cells ("1.7723592E9")."""
+    if re.fullmatch(r"-?\d{9,}(\.\d+)?", text):
+        return _from_epoch(float(text))
+    if re.fullmatch(r"-?\d(\.\d+)?[eE]\+?\d+", text) and abs(float(text)) >= 1e8:
+        return _from_epoch(float(text))
+    raise ValueError(text)
 
 
 def _dotnet(text: str) -> datetime:

@@ -24,6 +24,7 @@ INSTANT = "2026-03-10T09:30:00Z"
     1773135000, "1773135000",              # epoch seconds
     1773135000000, "1773135000000",        # epoch milliseconds
     1773135000000000,                      # epoch microseconds
+    "1.773135E9",                          # BigQuery REST (tabledata, getQueryResults)
     "/Date(1773135000000)/",               # Microsoft JSON
     "2026-03-10t09:30:00z",                # lower case
     "2026-03-10T12:30:00+03:00[Europe/Moscow]",  # Java ZonedDateTime
