@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from datetime import datetime
 
 from werkzeug.wrappers import Request, Response
 
@@ -22,6 +23,11 @@ from tests.support.apis import SimApi, fake_credential, json_response
 
 VERSION = "/services/data/v60.0"
 _MORE = re.compile(rf"^{VERSION}/query/(01g[A-Za-z0-9]+)-(\d+)$")
+_WINDOW = re.compile(r"LastModifiedDate >= (\S+) AND LastModifiedDate < (\S+)")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 class Org:
@@ -30,7 +36,13 @@ class Org:
     def __init__(self, records: int = 5, batch: int = 2):
         self.client_id, self.client_secret = fake_credential("sf-key"), fake_credential("sf-secret")
         self.username, self.password = "bot@example.com", fake_credential("sf-pass")
-        self.records = [{"attributes": {"type": "Account"}, "Id": f"001{i:012d}", "Name": f"Acme {i}"}
+        self.records = [{"attributes": {"type": "Account",
+                                        "url": f"{VERSION}/sobjects/Account/001{i:015d}"},
+                         "Id": f"001{i:015d}", "Name": f"Acme {i}",
+                         "Industry": ["Energy", "Retail", None][i % 3],
+                         "AnnualRevenue": i * 125000.5 if i % 4 else None, "IsDeleted": False,
+                         "LastModifiedDate":
+                             f"2026-0{1 + i % 3}-{1 + i % 9:02d}T10:{i % 60:02d}:00.000+0000"}
                         for i in range(1, records + 1)]
         self.batch, self.instance_url = batch, ""
         self.sessions: set[str] = set()
@@ -78,6 +90,7 @@ class SalesforceInstance(SimApi):
     def __init__(self, org: Org):
         super().__init__()
         self.org = org
+        self.results: dict[str, list[dict]] = {}  # query locator → its records
 
     def route(self, request: Request) -> Response:
         header = request.headers.get("Authorization", "")
@@ -85,15 +98,29 @@ class SalesforceInstance(SimApi):
             return json_response([{"message": "Session expired or invalid",
                                    "errorCode": "INVALID_SESSION_ID"}], 401)
         if request.path == f"{VERSION}/query" and request.args.get("q", "").startswith("SELECT "):
-            return self.batch("01gD0000000001", 0)
+            return self.query(request.args["q"])
         more = _MORE.match(request.path)
-        if more:
+        if more and more[1] in self.results:
             return self.batch(more[1], int(more[2]))
         return json_response([{"errorCode": "NOT_FOUND",
                                "message": "The requested resource does not exist"}], 404)
 
+    def query(self, soql: str) -> Response:
+        """A SOQL query; a `LastModifiedDate >= X AND LastModifiedDate < Y` window filters it
+        (literals are unquoted ISO instants, compared as instants as Salesforce does)."""
+        rows = self.org.records
+        window = _WINDOW.search(soql)
+        if window:
+            low, high = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in window.groups())
+            rows = [r for r in rows if low <= _instant(r["LastModifiedDate"]) < high]
+        locator = f"01gD{len(self.results) + 1:010d}"
+        if "ORDER BY LastModifiedDate" in soql:
+            rows = sorted(rows, key=lambda r: r["LastModifiedDate"])
+        self.results[locator] = rows
+        return self.batch(locator, 0)
+
     def batch(self, locator: str, offset: int) -> Response:
-        rows, size = self.org.records, self.org.batch
+        rows, size = self.results[locator], self.org.batch
         body = {"totalSize": len(rows), "done": offset + size >= len(rows),
                 "records": rows[offset:offset + size]}
         if not body["done"]:
