@@ -40,3 +40,23 @@ def test_salesforce_soql_logs_in_follows_instance_url_and_pages_by_next_records_
             record["Name"], record["Industry"], record["IsDeleted"])
     assert org.logins == 1  # one session for every window and page
     assert any("/query/01g" in r.path for r in instance.requests)  # relative nextRecordsUrl followed
+
+
+def test_an_xml_feed_with_page_numbers_and_a_modified_since_filter(env, serve):
+    from tests.support.apis.partsfeed import API_KEY, PartsFeedApi
+
+    api = PartsFeedApi()
+    serve(api, "PARTSFEED_API_URL")
+    store_secret(env.settings.project, "partsfeed-api", {"api_key": API_KEY})
+    dataset = env.copy_configs("partsfeed")
+
+    run = sync(env, "partsfeed/parts")
+
+    loaded, truth = table(env, dataset, "parts", "part_id"), api.truth()
+    assert run.status == "succeeded" and set(loaded) == set(truth)
+    for key, part in truth.items():
+        row = loaded[key]
+        columns = ("name", "price", "currency", "in_stock", "tags")
+        assert [row[c] for c in columns] == [part[c] for c in columns], key
+        assert row["updated_at"] == part["updated"]
+    assert any(int(r.args.get("page", 1)) > 1 for r in api.requests)  # paged by catalog/@pages
