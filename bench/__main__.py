@@ -60,7 +60,7 @@ def mock_api(shape: Shape, key: str):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.api", "--records", str(shape.records), "--page-size",
          str(shape.page_size), "--record-bytes", str(shape.record_bytes), "--latency-ms",
-         str(shape.latency_ms), "--key", key], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         str(shape.latency_ms), f"--key={key}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         if not line.startswith("port="):

@@ -104,10 +104,12 @@ def test_rate_limit_spaces_requests(httpserver):
     entity = make_entity(httpserver, http={"requests_per_second": 10, "max_concurrency": 3},
                          pagination={"total_pages_path": "meta.pages", "page_size": 1})
     assert ids(extract(entity)) == [1, 2, 3, 4, 5, 6]
-    # 10 requests/second even with 3 in flight: 6 requests span at least 5 intervals. (Single gaps
-    # are not checked: this server handles one request at a time, so a busy machine can delay one
-    # arrival into its successor's; a delay only ever lengthens the span.)
-    assert arrivals[-1] - arrivals[0] >= 0.5
+    # 10 requests/second even with 3 in flight: 6 request starts span at least 5 intervals. The
+    # server sees arrivals, not starts: the first pays for opening the connection (measured up to
+    # ~1 ms late on a loaded machine), so the span may fall short of 0.5 s by that much, never by
+    # a whole interval. (Single gaps are not checked: a busy machine can delay one arrival into its
+    # successor's.)
+    assert arrivals[-1] - arrivals[0] >= 0.5 - 0.05
 
 
 def test_conflicts_with_concurrent_writers_are_redelivered_other_bad_requests_are_not():
