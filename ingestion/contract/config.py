@@ -16,6 +16,7 @@ from typing import Any
 
 from ingestion.contract.envrefs import ALL_FIELDS, expand, has_key
 from ingestion.contract.errors import ConfigError, PayloadError
+from ingestion.contract.jsonpath import PathSyntaxError, compile_path
 from ingestion.contract.placeholders import placeholders_in
 from ingestion.contract.schema import entity_schema, schema_errors
 from ingestion.contract.sections import Sections, parse_sections, with_defaults
@@ -216,6 +217,7 @@ def cross_check(entity: EntityConfig) -> list[str]:
     if records.format == "jsonl" and records.path:
         problems.append("records.path must be empty for format jsonl (each line is a record)")
     problems.extend(format_problems(entity))
+    problems.extend(path_problems(entity))
     problems.extend(placeholder_problems(entity))
     if entity.cursor_field:
         scalar_column("cursor_field", entity.cursor_field, TIME_TYPES)
@@ -260,6 +262,44 @@ def format_problems(entity: EntityConfig) -> list[str]:
         problems.extend(f"pagination.{name}: XML values are text, never true or false; page by a "
                         "total or until an empty page" for name in ("is_last_path", "has_more_path")
                         if entity.pagination.get(name))
+    return problems
+
+
+def path_settings(entity: EntityConfig) -> list[tuple[str, str, bool]]:
+    """(setting, path, reads one value) for every path the config holds (docs/config.md#paths)."""
+    records, job, fan_out = entity.records, entity.async_job, entity.fan_out
+    found = [("records.path", records.path, False),
+             *((f"records.fields.{column}", path, False) for column, path in records.fields.items())]
+    choices = [("pagination", entity.pagination), ("auth", entity.auth)]
+    source = fan_out.from_endpoint if fan_out else None
+    if source:
+        found += [("fan_out.from_endpoint.records_path", source.records_path, False),
+                  ("fan_out.from_endpoint.value_path", source.value_path, True)]
+        choices.append(("fan_out.from_endpoint.pagination", source.pagination))
+    if job:
+        found += [(f"async_job.{name}", getattr(job, name), True)
+                  for name in ("job_id_path", "status_path", "result_url_path")]
+    found += [(f"{where}.{name}", value, True) for where, choice in choices
+              for name, value in choice.options.items() if name.endswith("_path")]
+    return [(setting, path, one) for setting, path, one in found if isinstance(path, str)]
+
+
+def path_problems(entity: EntityConfig) -> list[str]:
+    """Every path parses; one that must reach a single value has no `[*]`; a downloaded report is
+    one file, not pages."""
+    problems = []
+    for setting, path, one in path_settings(entity):
+        try:
+            compiled = compile_path(path)
+        except PathSyntaxError as exc:
+            problems.append(f"{setting}: {exc}")
+            continue
+        if one and compiled.wildcard:
+            problems.append(f"{setting}: {path!r} has [*], which gives a list; this setting reads one value")
+    job = entity.async_job
+    if job and job.result_url_path and entity.pagination.type != "single":
+        problems.append("async_job.result_url_path: the report is one downloaded file; pagination "
+                        f"must be single, not {entity.pagination.type}")
     return problems
 
 

@@ -217,6 +217,7 @@ class AsyncJobSpec:
     max_poll_interval_seconds: float
     timeout_seconds: float
     failed_values: tuple[Any, ...] = ()
+    result_url_path: str | None = None  # results: the file at this URL, not `request`
 
 
 @dataclass(frozen=True, kw_only=True)

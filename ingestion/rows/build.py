@@ -18,7 +18,7 @@ from typing import Any
 from ingestion.contract.config import RAW_COLUMN, EntityConfig
 from ingestion.contract.dates import to_rfc3339
 from ingestion.contract.errors import RecordError
-from ingestion.contract.jsonpath import dig
+from ingestion.contract.jsonpath import compile_path
 from ingestion.model import Page
 from ingestion.rows.coerce import (
     MISSING,
@@ -52,7 +52,8 @@ class RowBuilder:
     @classmethod
     def for_entity(cls, entity: EntityConfig) -> RowBuilder:
         paths = entity.records.fields
-        known = {c for c in entity.columns if c not in paths} | {p.split(".")[0] for p in paths.values()}
+        firsts = (compile_path(p).first_key for p in paths.values())
+        known = {c for c in entity.columns if c not in paths} | {k for k in firsts if k is not None}
         return cls(entity, frozenset(known))
 
     def for_page(self, computed: dict[str, Any]) -> Callable[[Any], dict]:
@@ -100,7 +101,7 @@ def compile_row(entity: str, columns: list[Column], required: list[str],
     A value passing its column's as-is test is stored unchanged; any other goes through
     `coerce_value`.
     `required` columns missing from the record (or computed as null: no local) reject it."""
-    scope: dict[str, Any] = {"MISSING": MISSING, "INF": math.inf, "dig": dig, "coerce": coerce_value,
+    scope: dict[str, Any] = {"MISSING": MISSING, "INF": math.inf, "coerce": coerce_value,
                              "missing": _missing, "not_an_object": _not_an_object}
     lines = ["def row(constants, record):",
              "    if not isinstance(record, dict):",
@@ -108,10 +109,12 @@ def compile_row(entity: str, columns: list[Column], required: list[str],
              "    get = record.get"]
     local = {}
     for i, (name, path, _, direct, full) in enumerate(columns):
-        scope.update({f"direct{i}": direct, f"full{i}": full, f"path{i}": path})
+        # a `records.fields` path is compiled once (ingestion/contract/jsonpath.py)
+        scope.update({f"direct{i}": direct, f"full{i}": full,
+                      f"path{i}": path and compile_path(path).get})
         local[name] = f"v{i}"
         lines.append(f"    v{i} = get({name!r}, MISSING)" if path is None
-                     else f"    v{i} = dig(record, path{i}, MISSING)")
+                     else f"    v{i} = path{i}(record, MISSING)")
     if required:
         tests = " or ".join(f"{local[c]} is None or {local[c]} is MISSING" if c in local else "True"
                             for c in required)

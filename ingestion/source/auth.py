@@ -9,9 +9,12 @@ latest version (an operator may have rotated it) and the request is tried once m
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import requests
 
+import ingestion.source.googleauth  # registers the google type
+import ingestion.source.jwtauth  # registers the jwt and jwt_bearer types
 import ingestion.source.session  # noqa: F401 - registers the session type
 from ingestion.contract.errors import AuthError
 from ingestion.contract.sections import Choice
@@ -52,7 +55,7 @@ class StaticAuth(Authenticator):
 class NoAuth(StaticAuth):
     type = "none"
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         pass
 
 
@@ -60,15 +63,15 @@ class ApiKeyAuth(StaticAuth):
     type = "api_key"
 
     def __init__(self, ctx: AuthContext, *, secret: str, name: str, location: str, value_key: str,
-                 prefix: str):
+                 prefix: str, **common: Any):
         self.name, self.location, self.value_key, self.prefix = name, location, value_key, prefix
         self.secret_params = (name,) if location == "query" else ()
-        super().__init__(ctx, secret=secret)
+        super().__init__(ctx, secret=secret, **common)
 
     def use(self) -> None:
         self.key = self.prefix + self.value(self.value_key)
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         if self.location == "query":
             request.params[self.name] = self.key
         else:
@@ -78,28 +81,29 @@ class ApiKeyAuth(StaticAuth):
 class BearerAuth(StaticAuth):
     type = "bearer"
 
-    def __init__(self, ctx: AuthContext, *, secret: str, token_key: str):
+    def __init__(self, ctx: AuthContext, *, secret: str, token_key: str, **common: Any):
         self.token_key = token_key
-        super().__init__(ctx, secret=secret)
+        super().__init__(ctx, secret=secret, **common)
 
     def use(self) -> None:
         self.token = self.value(self.token_key)
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = f"Bearer {self.token}"
 
 
 class BasicAuth(StaticAuth):
     type = "basic"
 
-    def __init__(self, ctx: AuthContext, *, secret: str, username_key: str, password_key: str):
+    def __init__(self, ctx: AuthContext, *, secret: str, username_key: str, password_key: str,
+                 **common: Any):
         self.username_key, self.password_key = username_key, password_key
-        super().__init__(ctx, secret=secret)
+        super().__init__(ctx, secret=secret, **common)
 
     def use(self) -> None:
         self.header = basic_header(self.value(self.username_key), self.value(self.password_key))
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         request.headers["Authorization"] = self.header
 
 
@@ -115,5 +119,6 @@ def make_authenticator(choice: Choice, project: str, session: requests.Session |
 def refused(auth: Authenticator, exc: HttpStatusError) -> AuthError:
     """The permanent error of a 401/403 that came back after a refresh: it names the secret, never
     a value of it (the API's body is left out: it may echo the credentials)."""
-    return AuthError(f"HTTP {exc.status} from {exc.url}: the API refused the credentials of secret "
-                     f"{auth.secret!r} even after {auth.refreshed_by}")
+    whose = f"secret {auth.secret!r}" if auth.secret else "the function's own identity"
+    return AuthError(f"HTTP {exc.status} from {exc.url}: the API refused the credentials of {whose} "
+                     f"even after {auth.refreshed_by}")

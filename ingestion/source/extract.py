@@ -11,7 +11,7 @@ from typing import Any
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.dates import to_rfc3339
 from ingestion.model import ApiResponse, Page, Slice
-from ingestion.source.asyncjob import run_report_job
+from ingestion.source.asyncjob import result_file, run_report_job
 from ingestion.source.dateformats import date_format
 from ingestion.source.fetch import Fetcher
 from ingestion.source.httprequest import HttpRequest, build_request
@@ -43,22 +43,28 @@ def with_date_filter(request: HttpRequest, entity: EntityConfig, context: dict[s
     return request
 
 
-def first_request(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> HttpRequest:
-    """The first request of a slice. With a report job, the window goes into the job's create
-    request and the results request gets `{job_id}`."""
+def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiResponse]:
+    """The responses of one slice. With a report job, the window goes into the job's create
+    request; the results are then the file its final status names (`result_url_path`: one page,
+    no pagination), or `request` with `{job_id}`, paged."""
     context = placeholder_values(entity, piece)
     job = entity.async_job
-    if job:
+    if job is None:
+        first = with_date_filter(build_request(entity.base_url, entity.request, context), entity, context)
+    else:
         create = with_date_filter(build_request(entity.base_url, job.create, context, "POST"), entity,
                                   context)
-        context["job_id"] = run_report_job(job, create, entity.base_url, fetcher, context)
-        return build_request(entity.base_url, entity.request, context)
-    return with_date_filter(build_request(entity.base_url, entity.request, context), entity, context)
+        report = run_report_job(job, create, entity.base_url, fetcher, context)
+        if job.result_url_path:
+            yield from result_file(job, report, entity.base_url, fetcher)
+            return
+        first = build_request(entity.base_url, entity.request, {**context, "job_id": report.job_id})
+    yield from paginate(entity, first, fetcher)
 
 
-def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiResponse]:
+def paginate(entity: EntityConfig, first: HttpRequest, fetcher: Fetcher) -> Iterator[ApiResponse]:
     paginator = make_paginator(entity.pagination)
-    request = paginator.first(first_request(entity, piece, fetcher))
+    request = paginator.first(first)
     response = fetcher.page(request)
     yield response
     planned = paginator.remaining(request, response)

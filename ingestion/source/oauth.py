@@ -1,6 +1,7 @@
 """OAuth2 authenticators: client credentials (token cached per process until it expires) and
 refresh token (for providers that rotate the refresh token: every new token set is written back to
-Secret Manager as a new version, and the superseded version destroyed)."""
+Secret Manager as a new version, and the superseded version destroyed). Also what other token-based
+types share (ingestion/source/jwtauth.py, googleauth.py): the token request and the token cache."""
 
 from __future__ import annotations
 
@@ -8,57 +9,98 @@ import json
 import logging
 import threading
 import time
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ingestion.contract import logs
 from ingestion.contract.errors import ApiError, AuthError
+from ingestion.contract.redact import redact
 from ingestion.source.credentials import AuthContext, Authenticator, basic_header, load_secret
 from ingestion.source.httprequest import HttpRequest
 from utils import requests_api, secret_manager_helper
 from utils.requests_api import HttpStatusError
 
 log = logging.getLogger("ingestion.source.oauth")
-_REJECTED = (400, 401, 403)
+REFUSED_STATUSES = (400, 401, 403)
 
 
-def _margin(lifetime: float) -> float:
+def renew_margin(lifetime: float) -> float:
     """Renew a little before expiry so a token never lapses mid-request."""
     return min(60.0, lifetime / 10)
 
 
-class OAuth2(Authenticator):
-    """What both grants share: the token endpoint and how the client authenticates to it."""
+@dataclass(frozen=True)
+class Token:
+    """A bearer token, when to renew it, and the token endpoint's whole answer (Salesforce's
+    `instance_url` comes with the token)."""
 
-    def __init__(self, ctx: AuthContext, *, secret: str, token_url: str, client_auth: str,
-                 client_id_key: str, client_secret_key: str, scope: str | None = None,
-                 token_params: dict | None = None):
-        super().__init__(ctx, secret=secret)
+    value: str
+    renew_at: float  # epoch seconds
+    response: dict = field(default_factory=dict)
+
+    @classmethod
+    def granted(cls, response: dict) -> Token:
+        """From a token endpoint's answer; without `expires_in`, assume an hour (a 401 renews it)."""
+        lifetime = float(response.get("expires_in") or 3600)
+        return cls(response["access_token"], time.time() + lifetime - renew_margin(lifetime), response)
+
+
+class CachedToken(Authenticator):
+    """A bearer token shared by every run of the process (per `key`) until it nears expiry. After a
+    401 a new one is got, unless another thread already replaced the one this thread sent."""
+
+    _cache: ClassVar[dict[tuple, Token]] = {}  # per process: warm instances reuse it
+    _lock = threading.Lock()
+    key: tuple  # what the token depends on; starts with the type name
+
+    def __init__(self, ctx: AuthContext, **settings):
+        super().__init__(ctx, **settings)
+        self.sent = threading.local()
+
+    def new_token(self) -> Token:
+        raise NotImplementedError
+
+    def token(self) -> Token:
+        with self._lock:
+            token = self._cache.get(self.key)
+            if token is None or time.time() >= token.renew_at:
+                token = self._cache[self.key] = self.new_token()
+        self.sent.value = token.value
+        return token
+
+    def authorize(self, request: HttpRequest) -> None:
+        request.headers["Authorization"] = f"Bearer {self.token().value}"
+
+    def refresh(self) -> bool:
+        with self._lock:
+            token = self._cache.get(self.key)
+            if token is None or token.value == getattr(self.sent, "value", None):
+                self._cache[self.key] = self.new_token()
+        return True
+
+
+class TokenEndpoint(Authenticator):
+    """A token endpoint: the form POST, its refusals (permanent) and the tokens it answers
+    (registered for redaction)."""
+
+    def __init__(self, ctx: AuthContext, *, secret: str, token_url: str,
+                 token_params: dict | None = None, **common: Any):
+        super().__init__(ctx, secret=secret, **common)
         self.url = token_url if urlsplit(token_url).scheme else ctx.base_url.rstrip("/") + token_url
-        self.client_auth, self.scope, self.token_params = client_auth, scope, token_params or {}
-        self.client_id_key, self.client_secret_key = client_id_key, client_secret_key
+        self.token_params = token_params or {}
 
-    def request_token(self, form: dict) -> dict:
-        """POST the token request; the client id/secret go in a Basic header or in the form."""
-        client_id = self.value(self.client_id_key)
-        client_secret = self.ctx.secret.get(self.client_secret_key)
+    def post_token(self, form: dict, headers: dict | None = None) -> dict:
         form = {**form, **self.token_params}
-        if self.scope:
-            form["scope"] = self.scope
-        headers = {"Accept": "application/json"}
-        if self.client_auth == "basic" and client_secret is not None:
-            headers["Authorization"] = basic_header(client_id, str(client_secret))
-        else:
-            form["client_id"] = client_id
-            if client_secret is not None:
-                form["client_secret"] = str(client_secret)
         try:
-            resp = requests_api.send(self.ctx.session, "POST", self.url, data=form, headers=headers,
+            resp = requests_api.send(self.ctx.session, "POST", self.url, data=form,
+                                     headers={"Accept": "application/json", **(headers or {})},
                                      timeout=self.ctx.timeout)
         except HttpStatusError as exc:
-            if exc.status in _REJECTED:
+            if exc.status in REFUSED_STATUSES:  # the body may echo what was sent: redacted
                 raise TokenRejected(f"token endpoint {exc.url} refused the {form['grant_type']} grant "
-                                    f"(HTTP {exc.status}): {exc.body_excerpt}") from None
+                                    f"of secret {self.secret!r} (HTTP {exc.status}): "
+                                    f"{redact(exc.body_excerpt)}") from None
             raise  # 5xx / 429 after retries: transient
         try:
             tokens = resp.json()
@@ -70,38 +112,47 @@ class OAuth2(Authenticator):
         return tokens
 
 
+class OAuth2(TokenEndpoint):
+    """What both grants share: the token endpoint and how the client authenticates to it."""
+
+    def __init__(self, ctx: AuthContext, *, client_auth: str, client_id_key: str,
+                 client_secret_key: str, scope: str | None = None, **endpoint):
+        super().__init__(ctx, **endpoint)
+        self.client_auth, self.scope = client_auth, scope
+        self.client_id_key, self.client_secret_key = client_id_key, client_secret_key
+
+    def request_token(self, form: dict) -> dict:
+        """POST the token request; the client id/secret go in a Basic header or in the form."""
+        client_id = self.value(self.client_id_key)
+        client_secret = self.ctx.secret.get(self.client_secret_key)
+        form = {**form, "scope": self.scope} if self.scope else dict(form)
+        headers = {}
+        if self.client_auth == "basic" and client_secret is not None:
+            headers["Authorization"] = basic_header(client_id, str(client_secret))
+        else:
+            form["client_id"] = client_id
+            if client_secret is not None:
+                form["client_secret"] = str(client_secret)
+        return self.post_token(form, headers)
+
+
 class TokenRejected(AuthError):
     """The token endpoint refused the credentials (invalid_client, invalid_grant…)."""
 
 
-class ClientCredentialsAuth(OAuth2):
+class ClientCredentialsAuth(CachedToken, OAuth2):
     """`grant_type=client_credentials`; the token is shared by every run in the process until it
     nears expiry, and fetched anew after a 401."""
 
     type = "oauth2_client_credentials"
-    _cache: ClassVar[dict[tuple, tuple[str, float]]] = {}  # per process: warm instances reuse it
-    _lock = threading.Lock()
 
     def __init__(self, ctx: AuthContext, **settings):
         super().__init__(ctx, **settings)
-        self.key = (self.url, self.value(self.client_id_key), self.scope)
+        self.key = (self.type, self.url, self.value(self.client_id_key), self.scope,
+                    tuple(sorted(self.token_params.items())))
 
-    def _token(self, renew: bool = False) -> str:
-        with self._lock:
-            token, expires = self._cache.get(self.key, ("", 0.0))
-            if renew or time.time() >= expires:
-                got = self.request_token({"grant_type": "client_credentials"})
-                lifetime = float(got.get("expires_in") or 3600)
-                token, expires = got["access_token"], time.time() + lifetime - _margin(lifetime)
-                self._cache[self.key] = (token, expires)
-            return token
-
-    def apply(self, request: HttpRequest) -> None:
-        request.headers["Authorization"] = f"Bearer {self._token()}"
-
-    def refresh(self) -> bool:
-        self._token(renew=True)
-        return True
+    def new_token(self) -> Token:
+        return Token.granted(self.request_token({"grant_type": "client_credentials"}))
 
 
 class RefreshTokenAuth(OAuth2):
@@ -124,7 +175,7 @@ class RefreshTokenAuth(OAuth2):
         expires_at = float(self.tokens.get("expires_at") or 0)
         return bool(self.tokens.get("access_token")) and time.time() < expires_at
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         with self.lock:
             if not self._valid():
                 self._renew()
@@ -152,7 +203,7 @@ class RefreshTokenAuth(OAuth2):
             return
         lifetime = float(got.get("expires_in") or 3600)
         self.tokens = {**self.tokens, "access_token": got["access_token"],
-                       "expires_at": int(time.time() + lifetime - _margin(lifetime)),
+                       "expires_at": int(time.time() + lifetime - renew_margin(lifetime)),
                        self.rt_key: got.get("refresh_token") or used}
         self._write_back()
 

@@ -25,7 +25,7 @@ from ingestion.contract.jsonpath import dig
 from ingestion.contract.redact import redact
 from ingestion.source.credentials import AuthContext, Authenticator
 from ingestion.source.httprequest import HttpRequest
-from ingestion.source.oauth import _REJECTED, TokenRejected, _margin
+from ingestion.source.oauth import REFUSED_STATUSES, TokenRejected, renew_margin
 from utils import requests_api
 from utils.requests_api import HttpStatusError
 
@@ -72,8 +72,8 @@ class SessionAuth(Authenticator):
                  credentials: dict[str, str], login_params: dict[str, Any] | None = None,
                  token_path: str | None = None, token_header: str | None = None,
                  token_cookie: str | None = None, location: str, name: str, prefix: str,
-                 base_url_path: str | None = None, expires_in_path: str | None = None):
-        super().__init__(ctx, secret=secret)
+                 base_url_path: str | None = None, expires_in_path: str | None = None, **common: Any):
+        super().__init__(ctx, secret=secret, **common)
         if not login_url.startswith(("https://", "http://", "/")):  # a ${NAME} expanded to junk
             raise ConfigError(f"auth.login_url {login_url!r} is neither an http(s) URL nor a path")
         self.url = ctx.base_url.rstrip("/") + login_url if login_url.startswith("/") else login_url
@@ -102,7 +102,7 @@ class SessionAuth(Authenticator):
                                      headers={"Accept": "application/json"},
                                      timeout=self.ctx.timeout, **sent)
         except HttpStatusError as exc:
-            if exc.status in _REJECTED:  # the body may echo what was sent: redacted
+            if exc.status in REFUSED_STATUSES:  # the body may echo what was sent: redacted
                 raise TokenRejected(f"login at {exc.url} refused the credentials of secret "
                                     f"{self.secret!r} (HTTP {exc.status}): "
                                     f"{redact(exc.body_excerpt)}") from None
@@ -144,7 +144,7 @@ class SessionAuth(Authenticator):
         except (TypeError, ValueError):
             raise ApiError(f"login at {self.url}: expires_in_path {self.expires_in_path!r} is "
                            f"{lifetime!r}, not a number of seconds") from None
-        return time.time() + lifetime - _margin(lifetime)
+        return time.time() + lifetime - renew_margin(lifetime)
 
     def _session(self) -> Login:
         with self._lock:
@@ -153,7 +153,7 @@ class SessionAuth(Authenticator):
                 login = self._cache[self.key] = self._login()
             return login
 
-    def apply(self, request: HttpRequest) -> None:
+    def authorize(self, request: HttpRequest) -> None:
         login = self._session()
         self.used.token = login.token
         if login.base_url:
