@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -23,18 +21,11 @@ from ingestion.contract import logs
 from ingestion.contract.errors import ApiError, ConfigError
 from ingestion.contract.jsonpath import dig
 from ingestion.contract.redact import redact
-from ingestion.source.credentials import AuthContext, Authenticator
+from ingestion.source.credentials import AuthContext
 from ingestion.source.httprequest import HttpRequest
-from ingestion.source.oauth import REFUSED_STATUSES, TokenRejected, renew_margin
+from ingestion.source.oauth import REFUSED_STATUSES, CachedToken, Token, TokenRejected, renew_margin
 from utils import requests_api
 from utils.requests_api import HttpStatusError
-
-
-@dataclass(frozen=True)
-class Login:
-    token: str
-    base_url: str | None  # the session's own base URL, when the login names one
-    expires: float  # epoch seconds; inf: until a 401
 
 
 def _origin(url: str) -> str:
@@ -58,15 +49,13 @@ def rebase(url: str, configured: str, session_base: str) -> str:
     return url
 
 
-class SessionAuth(Authenticator):
+class SessionAuth(CachedToken):
     """POST the `credentials` (login field → field of the secret) and `login_params` (constants) to
     `login_url`; send the token it returns as `<name>: <prefix><token>` (or a query parameter, or a
     cookie)."""
 
     type = "session"
     refreshed_by = "logging in again"
-    _cache: ClassVar[dict[tuple[str, str], Login]] = {}  # per process: warm instances reuse it
-    _lock = threading.Lock()
 
     def __init__(self, ctx: AuthContext, *, secret: str, login_url: str, body: str,
                  credentials: dict[str, str], login_params: dict[str, Any] | None = None,
@@ -86,10 +75,10 @@ class SessionAuth(Authenticator):
             logs.register_secret(value)
         self.fields = {**(login_params or {}), **sent}
         digest = hashlib.sha256(json.dumps(self.fields, sort_keys=True, default=str).encode())
-        self.key = (self.url, digest.hexdigest())
-        self.used = threading.local()  # the token this thread last sent: a 401 renews only that
+        self.key = (self.type, self.url, digest.hexdigest())
 
-    def _login(self) -> Login:
+    def new_token(self) -> Token:
+        """Log in; the token, when to log in again, and the session's base URL (if any)."""
         if self.body == "json":
             payload = HttpRequest("POST", self.url)
             for field, value in self.fields.items():  # a dotted field nests: credentials.name
@@ -117,7 +106,7 @@ class SessionAuth(Authenticator):
                      else f"cookie {self.token_cookie!r}")
             raise ApiError(f"login at {self.url} answered without a token ({where})")
         logs.register_secret(token)
-        return Login(token, self._base_url(body), self._expires(body))
+        return Token(token, self._expires(body), {"base_url": self._base_url(body)})
 
     def _json(self, resp: requests.Response) -> Any:
         try:
@@ -146,19 +135,11 @@ class SessionAuth(Authenticator):
                            f"{lifetime!r}, not a number of seconds") from None
         return time.time() + lifetime - renew_margin(lifetime)
 
-    def _session(self) -> Login:
-        with self._lock:
-            login = self._cache.get(self.key)
-            if login is None or time.time() >= login.expires:
-                login = self._cache[self.key] = self._login()
-            return login
-
     def authorize(self, request: HttpRequest) -> None:
-        login = self._session()
-        self.used.token = login.token
-        if login.base_url:
-            request.url = rebase(request.url, self.ctx.base_url, login.base_url)
-        value = self.prefix + login.token
+        login = self.token()
+        if login.response["base_url"]:
+            request.url = rebase(request.url, self.ctx.base_url, login.response["base_url"])
+        value = self.prefix + login.value
         if self.location == "query":
             request.params[self.name] = value
         elif self.location == "cookie":
@@ -166,11 +147,3 @@ class SessionAuth(Authenticator):
             request.headers["Cookie"] = "; ".join(c for c in cookies if c)
         else:
             request.headers[self.name] = value
-
-    def refresh(self) -> bool:
-        """Log in again, unless another thread already did since this one's request."""
-        with self._lock:
-            login = self._cache.get(self.key)
-            if login is None or login.token == getattr(self.used, "token", None):
-                self._cache[self.key] = self._login()
-        return True
