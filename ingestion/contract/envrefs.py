@@ -25,7 +25,7 @@ _REF = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}")
 LOCATIONS: tuple[tuple[str, ...], ...] = (
     ("base_url",), ("start_date",), ("auth", "token_url"), ("auth", "token_params", "*"),
     ("auth", "login_url"),
-    ("request", "params", "*"), ("request", "headers", "*"),
+    ("request", "path"), ("request", "params", "*"), ("request", "headers", "*"),
 )
 # Top-level keys of those locations. Only API calls read the first three: `gaps` needs start_date.
 API_FIELDS = frozenset({"base_url", "auth", "request"})

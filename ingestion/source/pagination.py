@@ -73,8 +73,17 @@ class Paginator:
     def _flagged(self) -> bool:
         return self.is_last_path is not None or self.has_more_path is not None
 
-    def _total(self, body: Any, setting: str, path: str | None) -> int | None:
-        value = self._read(body, setting, path)
+    def _total(self, response: ApiResponse, setting: str, path: str | None) -> int | None:
+        """The count at `path`. An empty answer may leave its count out (GA4 sends neither `rows`
+        nor `rowCount` for an empty report): that is 0; on a page with records it is an error."""
+        if path is None:
+            return None
+        try:
+            value = dig(response.body, path)
+        except PathNotFound as exc:
+            if not response.records:
+                return 0
+            raise ApiError(f"pagination: {setting} {exc}") from None
         if value is None:
             return None
         try:
@@ -113,14 +122,14 @@ class PageNumberPaginator(Paginator):
             request.set(self.location, self.size_param, self.page_size)
         return request
 
-    def _page_count(self, body: Any) -> int | None:
+    def _page_count(self, response: ApiResponse) -> int | None:
         if self.total_pages_path:
-            return self._total(body, "total_pages_path", self.total_pages_path)
-        count = self._total(body, "total_count_path", self.total_count_path)
+            return self._total(response, "total_pages_path", self.total_pages_path)
+        count = self._total(response, "total_count_path", self.total_count_path)
         return None if count is None else math.ceil(count / self.page_size)
 
     def advance(self, request: HttpRequest, response: ApiResponse) -> HttpRequest | None:
-        total = self._page_count(response.body)
+        total = self._page_count(response)
         if total is not None:
             done = self.pages_seen >= total
         else:
@@ -131,7 +140,7 @@ class PageNumberPaginator(Paginator):
         return request.copy().set(self.location, self.page_param, page)
 
     def remaining(self, request: HttpRequest, response: ApiResponse) -> list[HttpRequest] | None:
-        total = self._page_count(response.body)
+        total = self._page_count(response)
         if total is None:
             return None
         last = min(total, self.max_pages or total) + self.start_page - 1  # a 1-page walk: [start]
@@ -159,7 +168,7 @@ class OffsetPaginator(Paginator):
         if not response.records:  # an empty page always ends the walk
             return None
         offset = request.get(self.location, self.offset_param) + self.page_size
-        total = self._total(response.body, "total_count_path", self.total_count_path)
+        total = self._total(response, "total_count_path", self.total_count_path)
         if total is not None:
             done = offset >= total
         else:  # with a last-page flag, a short page is not the end: servers may cap the limit
@@ -167,7 +176,7 @@ class OffsetPaginator(Paginator):
         return None if done else request.copy().set(self.location, self.offset_param, offset)
 
     def remaining(self, request: HttpRequest, response: ApiResponse) -> list[HttpRequest] | None:
-        total = self._total(response.body, "total_count_path", self.total_count_path)
+        total = self._total(response, "total_count_path", self.total_count_path)
         if total is None:
             return None
         size, start = self.page_size, self.start_offset

@@ -171,3 +171,13 @@ def test_validate_command_exits_non_zero_naming_each_bad_file(tmp_path, capsys):
 def test_validate_command_passes_on_the_repository(capsys):
     assert cli(["validate"]) == 0
     assert "0 problem(s)" in capsys.readouterr().out
+
+
+def test_the_request_path_reads_environment_variables(tmp_path, monkeypatch):
+    """A per-deployment id inside the path (GA4's properties/<id>:runReport)."""
+    entity = changed(ENTITY, "request.path", "/v1beta/properties/${GA4_PROPERTY_ID}:runReport")
+    monkeypatch.setenv("GA4_PROPERTY_ID", "312345678")
+    assert load(tmp_path, entity=entity).request.path == "/v1beta/properties/312345678:runReport"
+    monkeypatch.delenv("GA4_PROPERTY_ID")
+    with pytest.raises(ConfigError, match=r"request.path uses \$\{GA4_PROPERTY_ID\}, which is not set"):
+        load(tmp_path, entity=entity)

@@ -164,3 +164,22 @@ def test_stripe_style_cursor_from_the_last_record_and_has_more(httpserver):
         "type": "cursor", "last_record_path": "id", "cursor_param": "starting_after",
         "has_more_path": "has_more", "size_param": "limit", "page_size": 2, "page_param": None})
     assert ids(extract(entity)) == [1, 2, 3, 4, 5]
+
+
+def test_an_empty_answer_without_its_total_ends_the_walk_and_a_full_one_without_it_is_an_error(
+        httpserver):
+    """GA4 leaves out `rowCount` (and `rows`) for an empty report."""
+    import pytest
+
+    from ingestion.contract.errors import ApiError
+
+    offset = {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 2,
+              "total_count_path": "rowCount", "page_param": None, "size_param": None}
+    expect(httpserver, {"offset": "0", "limit": "2"}).respond_with_json({"kind": "report"})
+    entity = make_entity(httpserver, records={"path": "rows", "allow_missing": True}, pagination=offset)
+    assert ids(extract(entity)) == [] and len(httpserver.log) == 1
+
+    httpserver.clear()
+    expect(httpserver, {"offset": "0", "limit": "2"}).respond_with_json({"rows": page_of(1, 2)})
+    with pytest.raises(ApiError, match="total_count_path path 'rowCount' not found"):
+        extract(entity)
