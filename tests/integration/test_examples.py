@@ -30,6 +30,7 @@ from tests.support.apis.metrc import LICENSES, USER_KEY, VENDOR_KEY, MetrcApi
 from tests.support.apis.splash import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN, SplashApi
 from tests.support.catalog import sync
 from tests.support.delivery import store_secret
+from tests.support.tables import table
 from utils import bq_helper, gcs_helper, secret_manager_helper
 
 
@@ -39,14 +40,6 @@ def start_example(env, serve, api, source: str, secret_name: str, secret: dict) 
     serve(api, f"{source.upper()}_API_URL")
     store_secret(env.settings.project, secret_name, secret)
     return env.copy_configs(source)
-
-
-def table(env, dataset: str, name: str, key) -> dict:
-    rows = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.{name}`").result()
-    loaded = [dict(r.items()) for r in rows]
-    by_key = {key(r): r for r in loaded}
-    assert len(by_key) == len(loaded), "duplicate keys in the target table"
-    return by_key
 
 
 def assert_replay_rebuilds(env, api, dataset: str, name: str, entity: str, key) -> None:

@@ -23,18 +23,13 @@ from tests.support.apis.ga4 import PROPERTY_ID, SCOPE, AnalyticsData, GoogleOAut
 from tests.support.apis.tokens import new_key, service_account_key
 from tests.support.catalog import sync
 from tests.support.delivery import store_secret
-from utils import bq_helper
+from tests.support.tables import table_rows as rows
 
 
 @pytest.fixture(autouse=True)
 def fresh_tokens(monkeypatch):
     """Tokens are cached per process: each test starts without any."""
     monkeypatch.setattr(CachedToken, "_cache", {})
-
-
-def rows(env, dataset: str, table: str) -> list[dict]:
-    result = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.{table}`").result()
-    return [dict(r.items()) for r in result]
 
 
 def test_ga4_run_report_pages_by_offset_in_the_body_and_reads_header_described_rows(env, serve):

@@ -25,18 +25,13 @@ from tests.support.apis.googleads import CUSTOMER_ID, MANAGER_ID, VERSION, Googl
 from tests.support.apis.msgraph import ALERTS, SCOPE, EntraLogin, GraphSecurity
 from tests.support.catalog import sync
 from tests.support.delivery import store_secret
-from utils import bq_helper
+from tests.support.tables import table_rows as rows
 
 
 @pytest.fixture(autouse=True)
 def fresh_tokens(monkeypatch):
     """Tokens are cached per process: each test starts without any."""
     monkeypatch.setattr(CachedToken, "_cache", {})
-
-
-def rows(env, dataset: str, table: str) -> list[dict]:
-    result = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.{table}`").result()
-    return [dict(r.items()) for r in result]
 
 
 def test_graph_security_alerts_filter_on_last_update_page_by_next_link_and_wait_out_a_429(

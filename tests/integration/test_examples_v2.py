@@ -9,14 +9,7 @@ from ingestion.contract.dates import parse_instant
 from tests.support.apis.salesforce import Org, SalesforceInstance, SalesforceLogin
 from tests.support.catalog import sync
 from tests.support.delivery import store_secret
-from utils import bq_helper
-
-
-def table(env, dataset: str, name: str, key: str) -> dict:
-    rows = bq_helper.query(f"SELECT * FROM `{env.settings.project}.{dataset}.{name}`").result()
-    loaded = [dict(r.items()) for r in rows]
-    assert len({r[key] for r in loaded}) == len(loaded), "duplicate keys in the target table"
-    return {r[key]: r for r in loaded}
+from tests.support.tables import table
 
 
 def test_salesforce_soql_logs_in_follows_instance_url_and_pages_by_next_records_url(env, serve):

@@ -15,6 +15,7 @@ from ingestion.contract.errors import AuthError
 from ingestion.contract.schema import schema_errors
 from ingestion.run.decide import is_retryable
 from ingestion.source.session import SessionAuth, rebase
+from tests.support.apis import fake_credential
 from tests.support.apis.salesforce import (
     VERSION,
     Org,
@@ -140,8 +141,8 @@ def test_a_refused_login_never_passes_on_an_echoed_password(serve):
     entity = valid_entity({"base_url": serve(api, "ACME_URL"), "auth": BY_HEADER,
                            "request": {"path": "/api/items"}, "records": {"path": "data"}})
     with pytest.raises(AuthError) as caught:
-        extract(entity, BY_HEADER, {"user": "bot", "password": "a-wrong-password"})
-    assert "bad credentials" in str(caught.value) and "a-wrong-password" not in str(caught.value)
+        extract(entity, BY_HEADER, {"user": "bot", "password": (wrong := fake_credential("wrong"))})
+    assert "bad credentials" in str(caught.value) and wrong not in str(caught.value)
 
 
 @pytest.mark.parametrize("url,expected", [
