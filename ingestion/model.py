@@ -21,10 +21,12 @@ class Window:
 
 @dataclass(frozen=True)
 class Slice:
-    """One unit of extraction: a window, for one fan-out item (None without fan-out)."""
+    """One unit of extraction: a window, for one fan-out item (None without fan-out). With an
+    integer or string cursor, `after` is the watermark the API is asked to continue from."""
 
     item: Any
     window: Window
+    after: Any = None
 
 
 @dataclass
@@ -37,6 +39,8 @@ class ApiResponse:
     body: Any  # parsed JSON (None for line-delimited formats)
     records: list[Any]
     links: dict[str, str] = field(default_factory=dict)  # RFC 8288 `Link` header: rel → URL
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased: header-driven paging
+    final: bool = False  # ends the walk whatever the paginator reads (an `ignore` response action)
 
 
 @dataclass
@@ -63,10 +67,11 @@ class JobSlice:
     window: Window
     chunk: int = 0  # the part of a parallel backfill it belongs to
     done_by: str | None = None  # the run that committed it
+    after: Any = None  # see Slice
 
     @property
     def slice(self) -> Slice:
-        return Slice(self.item, self.window)
+        return Slice(self.item, self.window, self.after)
 
 
 @dataclass

@@ -35,8 +35,10 @@ _resumed: ContextVar[Retry | None] = ContextVar("resumed_retry", default=None)
 
 
 class HttpStatusError(Exception):
-    def __init__(self, status: int, url: str, body_excerpt: str):
-        self.status, self.url, self.body_excerpt = status, url, body_excerpt
+    """A status outside 2xx after the retries; `response` is the answer itself, body read."""
+
+    def __init__(self, status: int, url: str, body_excerpt: str, response: requests.Response | None = None):
+        self.status, self.url, self.body_excerpt, self.response = status, url, body_excerpt, response
         super().__init__(f"HTTP {status} from {url}: {body_excerpt}")
 
 
@@ -159,7 +161,7 @@ def send(
             resumed = retry_after_cut(resp, session, method, where, exc)
     if not resp.ok and resp.status_code not in ok_statuses:
         raise HttpStatusError(
-            resp.status_code, redact_url(resp.url, secret_params), resp.text[:300].strip()
+            resp.status_code, redact_url(resp.url, secret_params), resp.text[:300].strip(), resp
         )
     return resp
 

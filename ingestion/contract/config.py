@@ -19,10 +19,11 @@ from ingestion.contract.errors import ConfigError, PayloadError
 from ingestion.contract.jsonpath import PathSyntaxError, compile_path
 from ingestion.contract.placeholders import placeholders_in
 from ingestion.contract.schema import entity_schema, schema_errors
-from ingestion.contract.sections import Sections, parse_sections, with_defaults
+from ingestion.contract.sections import IncrementalSpec, Sections, parse_sections, with_defaults
 
 SOURCE_FILE = "_source.json"
 TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
+CURSOR_TYPES = {"timestamp": TIME_TYPES, "integer": {"INT64", "INTEGER"}, "string": {"STRING"}}
 NESTED_TYPES = {"RECORD", "STRUCT"}
 # Columns the loader adds to every target table; a schema JSON may not define them itself.
 METADATA_COLUMNS = [
@@ -219,8 +220,10 @@ def cross_check(entity: EntityConfig) -> list[str]:
     problems.extend(format_problems(entity))
     problems.extend(path_problems(entity))
     problems.extend(placeholder_problems(entity))
+    problems.extend(graphql_problems(entity))
     if entity.cursor_field:
-        scalar_column("cursor_field", entity.cursor_field, TIME_TYPES)
+        scalar_column("cursor_field", entity.cursor_field, CURSOR_TYPES[entity.incremental.cursor_type])
+    problems.extend(incremental_problems(entity))
     if entity.target.partition:
         scalar_column("partition field", entity.target.partition.field, TIME_TYPES)
     for column in entity.target.cluster_by:
@@ -228,10 +231,29 @@ def cross_check(entity: EntityConfig) -> list[str]:
     return problems
 
 
+def incremental_problems(entity: EntityConfig) -> list[str]:
+    """`incremental` reads the cursor; a sequence cursor has no dates to plan windows with."""
+    spec = entity.incremental
+    if spec == IncrementalSpec():
+        return []
+    if not entity.cursor_field:
+        return ["incremental: needs cursor_field (the column it compares)"]
+    problems = []
+    if spec.sequence and entity.date_filter is not None:
+        problems.append(f"incremental.cursor_type {spec.cursor_type}: a date_filter plans time windows; "
+                        "send the watermark with incremental.param instead")
+    if spec.sequence and entity.lookback:
+        problems.append(f"lookback: a duration cannot be taken off an {spec.cursor_type} cursor")
+    if spec.param and not spec.sequence:
+        problems.append("incremental.param: only for cursor_type integer or string "
+                        "(a timestamp watermark goes in through date_filter)")
+    return problems
+
+
 DELIMITED = ("csv", "tsv")  # one record per row
 BODYLESS = ("jsonl", *DELIMITED)  # no parsed body: nothing for a body path to read
 BODY_PATHS = ("total_pages_path", "total_count_path", "cursor_path", "next_url_path", "is_last_path",
-              "has_more_path")
+              "has_more_path", "page_info_path")
 
 
 def format_problems(entity: EntityConfig) -> list[str]:
@@ -281,6 +303,9 @@ def path_settings(entity: EntityConfig) -> list[tuple[str, str, bool]]:
                   for name in ("job_id_path", "status_path", "result_url_path")]
     found += [(f"{where}.{name}", value, True) for where, choice in choices
               for name, value in choice.options.items() if name.endswith("_path")]
+    for number, rule in enumerate(entity.response_actions):
+        found += [(f"response_actions[{number}].path", rule.path, False),
+                  (f"response_actions[{number}].message_path", rule.message_path, True)]
     return [(setting, path, one) for setting, path, one in found if isinstance(path, str)]
 
 
@@ -319,6 +344,20 @@ def placeholder_problems(entity: EntityConfig) -> list[str]:
     date_filter = entity.date_filter
     if date_filter and not (date_filter.start_param or date_filter.end_param) and "start" not in used:
         problems.append("date_filter has no start_param/end_param and no request uses {start}")
+    return problems
+
+
+def graphql_problems(entity: EntityConfig) -> list[str]:
+    """GraphQL paging writes its cursor into `request.body.variables`: the query must be POSTed
+    as a JSON body (a GET would send neither the query nor the cursor)."""
+    if entity.pagination.type != "graphql":
+        return []
+    request, problems = entity.request, []
+    if (request.method or "GET").upper() != "POST" or not isinstance(request.body, dict):
+        problems.append("pagination graphql: the query goes in request.body ({\"query\": …, \"variables\": "
+                        "{…}}) with request.method POST")
+    elif not isinstance(request.body.get("variables", {}), dict):
+        problems.append("pagination graphql: request.body.variables must be an object")
     return problems
 
 

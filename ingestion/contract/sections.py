@@ -102,10 +102,34 @@ class HttpSpec:
     max_concurrency: int
     requests_per_second: float | None = None
     empty_statuses: tuple[int, ...] = ()
+    rate_limit_headers: bool = True
+    rate_limit_reserve: int = 1
 
     @property
     def timeouts(self) -> tuple[float, float]:
         return self.connect_timeout_seconds, self.read_timeout_seconds
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()  # a setting left out, where null is a value (`response_actions[].equals`)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseAction:
+    """One rule of `response_actions`: conditions that must all hold, and the `action` taken."""
+
+    action: str
+    status: tuple[int, ...] = ()
+    path: str | None = None
+    equals: Any = ABSENT
+    contains: Any = ABSENT
+    exists: bool | None = None
+    text_contains: str | None = None
+    message_path: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +178,22 @@ class DateFilterSpec:
     strftime: str | None = None
     step: timedelta | None = None
     inclusive_end: timedelta | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncrementalSpec:
+    """How incremental runs find what changed without a server-side date filter."""
+
+    client_filter: bool = False
+    order: str = "unsorted"
+    cursor_type: str = "timestamp"
+    param: str | None = None
+    location: str = "query"
+
+    @property
+    def sequence(self) -> bool:
+        """An integer or string cursor: no time windows, the watermark is sent in `param`."""
+        return self.cursor_type != "timestamp"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,10 +283,12 @@ class Sections:
     full_refresh: FullRefreshSpec
     description: str | None = None
     cursor_field: str | None = None
+    incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
     date_filter: DateFilterSpec | None = None
     fan_out: FanOutSpec | None = None
     async_job: AsyncJobSpec | None = None
     schedule: ScheduleSpec | None = None
+    response_actions: tuple[ResponseAction, ...] = ()
 
 
 def parse_sections(spec: dict) -> dict[str, Any]:
@@ -259,6 +301,7 @@ def parse_sections(spec: dict) -> dict[str, Any]:
         "start_date": parse_instant(spec["start_date"]),
         "merge_keys": tuple(spec["merge_keys"]),
         "cursor_field": spec.get("cursor_field"),
+        "incremental": section(IncrementalSpec, spec.get("incremental", {})),
         "auth": Choice.parse(spec["auth"]),
         "http": section(HttpSpec, spec["http"], empty_statuses=tuple(spec["http"].get("empty_statuses", ()))),
         "request": section(RequestSpec, spec["request"]),
@@ -281,6 +324,8 @@ def parse_sections(spec: dict) -> dict[str, Any]:
             "failed_values": tuple(job.get("failed_values", ()))})),
         "schedule": section(ScheduleSpec, spec.get("schedule")),
         "full_refresh": section(FullRefreshSpec, spec["full_refresh"]),
+        "response_actions": tuple(section(ResponseAction, rule, status=_statuses(rule.get("status")))
+                                  for rule in spec.get("response_actions", ())),
     }
 
 
@@ -289,6 +334,11 @@ def _records(document: dict) -> RecordsSpec:
     return section(RecordsSpec, document, column_names=tuple(document.get("column_names", ())),
                    columns=None if columns is None else HeaderColumns(
                        names=tuple(columns["names"]), values=tuple(columns["values"])))
+
+
+def _statuses(value: int | list[int] | None) -> tuple[int, ...]:
+    """A rule's `status`: one status or a list of them (none: any status)."""
+    return () if value is None else tuple(value) if isinstance(value, list) else (value,)
 
 
 def _from_endpoint(document: dict | None) -> FromEndpoint | None:

@@ -29,14 +29,15 @@ def job_document(job: Job) -> dict:
         "error": redact(job.error) if job.error else None,
         "runs": job.runs, "yielded": job.yielded,
         "slices": [{"item": s.item, "start": to_rfc3339(s.window.start),
-                    "end": to_rfc3339(s.window.end), "chunk": s.chunk, "done_by": s.done_by}
+                    "end": to_rfc3339(s.window.end), "chunk": s.chunk, "done_by": s.done_by,
+                    **({} if s.after is None else {"after": s.after})}
                    for s in job.slices],
     }
 
 
 def job_from_document(stored: dict, generation: int) -> Job:
     slices = [JobSlice(s["item"], Window(parse_instant(s["start"]), parse_instant(s["end"])),
-                       s["chunk"], s["done_by"]) for s in stored["slices"]]
+                       s["chunk"], s["done_by"], s.get("after")) for s in stored["slices"]]
     return Job(stored["job_id"], stored["entity"], stored["mode"], stored["item"],
                parse_instant(stored["planned_at"]), slices, stored["status"],
                stored["rejected"], stored["finalized"], stored["error"], stored["runs"],

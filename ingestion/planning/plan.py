@@ -23,6 +23,9 @@ def check_request(entity: EntityConfig, request: SyncRequest, bucket: str) -> Jo
     message leaves no trace but its run row. Returns the continued job, if any."""
     if request.item is not None and not entity.fan_out:
         raise PayloadError(f"{entity.name} has no fan_out: a message cannot name an item")
+    if request.mode == "incremental_window" and entity.incremental.sequence:
+        raise PayloadError(f"{entity.name} has an {entity.incremental.cursor_type} cursor and no dates to "
+                           "backfill by: use sync_mode incremental or historical_full")
     if not request.job:
         return None
     job = load_job(bucket, entity.name, request.job)
@@ -55,7 +58,9 @@ def plan_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now
     slices = []
     for item in items:
         watermark = read_watermark(entity, settings.bucket, item) if request.mode == "incremental" else None
-        slices += [JobSlice(item, window) for window in plan_windows(entity, request, watermark, now)]
+        after = watermark if entity.incremental.sequence else None  # sent in incremental.param
+        slices += [JobSlice(item, window, after=after)
+                   for window in plan_windows(entity, request, watermark, now)]
     if request.parallel:
         assign_chunks(slices, min(request.parallel, settings.max_parallel))
     # planned_at is compared with _extracted_at (wall-clock fetch times): it is real time even

@@ -15,7 +15,10 @@ def plan_windows(entity: EntityConfig, request: SyncRequest, watermark: datetime
                  now: datetime) -> list[Window]:
     """Incremental runs start at the watermark minus the lookback (or the config's start date);
     nothing ends after `now - availability_lag`, the newest data the API has complete. With
-    `date_filter.align`, both bounds snap down to whole steps (hourly export files)."""
+    `date_filter.align`, both bounds snap down to whole steps (hourly export files). An integer or
+    string cursor has no dates: one window, from the start date (the watermark goes in the slice)."""
+    if entity.incremental.sequence:
+        return [Window(entity.start_date, now)] if entity.start_date < now else []
     if request.mode == "incremental":
         start = watermark - entity.lookback if watermark else entity.start_date
         end = now

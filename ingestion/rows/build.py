@@ -149,13 +149,18 @@ def _not_an_object(record: Any) -> RecordError:
     return RecordError(f"a record must be a JSON object, got {type(record).__name__}")
 
 
-def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder,
-              first_seq: int) -> tuple[list[dict], list[dict]]:
-    """(rows coerced to the table schema, rejects) for the page's records. `_seq` numbers rows in
-    run order, so that on equal cursors the later row wins."""
+def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder, first_seq: int,
+              keep: Callable[[Any, Any], bool] | None = None) -> tuple[list[dict], list[dict], int]:
+    """(rows coerced to the table schema, rejects, records filtered out) for the page's records.
+    `keep(record, slice)` (ingestion/rows/cursor.py) drops records outside the page's slice; they
+    are counted, never rejected. `_seq` numbers rows in run order, so that on equal cursors the
+    later row wins."""
     row = rows_of.for_page(computed_values(entity, page))
-    rows, rejects = [], []
+    rows, rejects, filtered = [], [], 0
     for index, record in enumerate(page.records):
+        if keep is not None and not keep(record, page.slice):
+            filtered += 1
+            continue
         try:
             out = row(record)
         except (RecordError, CoercionError) as exc:
@@ -164,7 +169,7 @@ def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder,
             continue
         out["_seq"] = first_seq + index + 1
         rows.append(out)
-    return rows, rejects
+    return rows, rejects, filtered
 
 
 def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:

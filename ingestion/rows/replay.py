@@ -8,6 +8,7 @@ order (run ids start with their start time), so the later fetch of a record stil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from ingestion.contract.config import EntityConfig
 from ingestion.contract.dates import parse_instant
 from ingestion.contract.errors import PermanentError
 from ingestion.model import ApiResponse, Page, Slice, Window
+from ingestion.source.actions import ignores
 from ingestion.source.records import read_page
 from utils import gcs_helper
 
@@ -49,8 +51,12 @@ def replay_pages(entity: EntityConfig, bucket: str, start: datetime | None,
         content, _ = gcs_helper.read(bucket, path)
         uri = gcs_helper.uri(bucket, path)
         status = int(meta["status"])
-        body, records = read_page(content or b"", status, entity.records, entity.http.empty_statuses, uri)
+        if ignores(entity.response_actions, status, content or b""):  # the run took it for no data
+            body, records = None, []
+        else:
+            body, records = read_page(content or b"", status, entity.records, entity.http.empty_statuses, uri)
         window = Window(parse_instant(meta["window_start"]), parse_instant(meta["window_end"]))
-        yield Page(number, Slice(meta.get("item"), window),
+        after = json.loads(meta["after"]) if "after" in meta else None
+        yield Page(number, Slice(meta.get("item"), window, after),
                    ApiResponse(meta["url"], status, content or b"", body, records, {}),
                    parse_instant(meta["fetched_at"]), run_id=path.split("/")[3], source=uri)

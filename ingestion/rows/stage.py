@@ -8,8 +8,10 @@ of the same message never overwrite or mix with each other's objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingestion.contract import logs
 from ingestion.contract.config import EntityConfig
@@ -17,7 +19,7 @@ from ingestion.contract.dates import to_rfc3339
 from ingestion.contract.errors import RecordError
 from ingestion.contract.redact import redact, redact_values
 from ingestion.contract.sections import RecordsSpec
-from ingestion.model import Page
+from ingestion.model import Page, Slice
 from ingestion.rows.build import RowBuilder, page_rows
 from ingestion.source import jsoncodec
 from ingestion.source.records import response_format
@@ -35,6 +37,7 @@ class StagedRun:
     records: int = 0
     bytes: int = 0
     rejects: int = 0
+    filtered: int = 0  # records outside their slice (incremental.client_filter), not loaded
     first_reject: str | None = None
     unknown_fields: set[str] = field(default_factory=set)  # top-level keys no column reads
 
@@ -54,11 +57,13 @@ def raw_suffix(records: RecordsSpec) -> tuple[str, str]:
 
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
-                step: int = 1, rejected_before: int = 0) -> StagedRun:
+                step: int = 1, rejected_before: int = 0,
+                keep: Callable[[Any, Slice], bool] | None = None) -> StagedRun:
     """Stage every page of one step; stops reading pages (and so calling the API) as soon as the
     run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
     more. Each step's NDJSON parts get their own folder: one load job per step. Uploads run in
-    the background while the next pages are read; all of them are done when this returns."""
+    the background while the next pages are read; all of them are done when this returns.
+    `keep` (ingestion/rows/cursor.py) leaves out records outside their slice, counted in `filtered`."""
     parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
     rejects_prefix = run_prefix("rejects", entity, run_id)
     staged = StagedRun(gcs_helper.uri(bucket, f"{parts}/part-*.jsonl"),
@@ -71,13 +76,15 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
                 page.source, page.run_id = store_raw_page(page, entity, run_id, bucket, uploads), run_id
             staged.pages += 1
             staged.bytes += len(page.response.content)
-            rows, rejects = page_rows(page, entity, rows_of, first_seq=staged.records + staged.rejects)
+            rows, rejects, filtered = page_rows(page, entity, rows_of, keep=keep,
+                                                first_seq=staged.records + staged.rejects + staged.filtered)
             writer.add(rows, page.number)
             if rejects:
                 uploads.submit(bucket, f"{rejects_prefix}/page-{page.number:06d}.jsonl",
                                redact(jsoncodec.dumps_lines(rejects).decode()), NDJSON)
             staged.records += len(rows)
             staged.rejects += len(rejects)
+            staged.filtered += filtered
             staged.unknown_fields |= rows_of.unknown_keys(page.records)
             if rejects and staged.first_reject is None:
                 first = rejects[0]
@@ -134,6 +141,8 @@ def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
     }
     if page.slice.item is not None:
         metadata["item"] = str(page.slice.item)
+    if page.slice.after is not None:  # the watermark an integer/string cursor continued from
+        metadata["after"] = json.dumps(page.slice.after)
     compressed = entity.records.compression != "none"
     content = response.content if compressed else logs.scrub(response.content)
     path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"

@@ -21,6 +21,7 @@ from ingestion.model import TERMINAL, Job, Page
 from ingestion.planning.jobs import load_job, update_job
 from ingestion.planning.lease import ALL_ITEMS, Claim, Lease, claims_for, releasing, unheld
 from ingestion.planning.plan import check_request, finished, open_job
+from ingestion.rows.cursor import record_filter
 from ingestion.rows.replay import replay_pages
 from ingestion.rows.stage import stage_pages
 from ingestion.run.clock import RunClock
@@ -65,8 +66,9 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
             if row.status != "running":
                 row.finished_at = datetime.now(UTC)
                 record_run(row, settings)
-        log.info("sync %s: %d pages, %d records, %d rejected, %d rows merged, watermark %s", row.status,
-                 row.pages, row.records, row.rejected, row.rows_merged, row.watermark or "unchanged")
+        log.info("sync %s: %d pages, %d records, %d rejected, %d filtered, %d rows merged, watermark %s",
+                 row.status, row.pages, row.records, row.rejected, row.filtered, row.rows_merged,
+                 row.watermark or row.watermark_value or "unchanged")
         return row
 
 
@@ -210,7 +212,7 @@ def replay(entity: EntityConfig, request: SyncRequest, settings: Settings, row: 
     lease.acquire()
     with releasing(lease):
         pages = replay_pages(entity, settings.bucket, request.start, request.end)
-        staged = stage_pages(pages, entity, row.run_id, settings.bucket)
+        staged = stage_pages(pages, entity, row.run_id, settings.bucket, keep=record_filter(entity, False))
         merge_staged(Step(entity, settings, row, target, None, clock), staged, None)
 
 
@@ -241,7 +243,7 @@ def connect(entity: EntityConfig, settings: Settings, session: requests.Session)
     """The entity's authenticated fetcher over the run's single HTTP session."""
     auth = make_authenticator(entity.auth, settings.project, session, entity.base_url,
                               entity.http.timeouts)
-    return Fetcher(entity.source, entity.http, entity.records, session, auth)
+    return Fetcher(entity.source, entity.http, entity.records, session, auth, entity.response_actions)
 
 
 def context_of(row: RunRow) -> dict:

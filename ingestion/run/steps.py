@@ -13,13 +13,14 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.settings import Settings
 from ingestion.model import Job, JobSlice, Page
 from ingestion.planning.jobs import update_job
 from ingestion.planning.state import commit_state
+from ingestion.rows.cursor import past_the_slice, record_filter
 from ingestion.rows.stage import StagedRun, check_rejects, stage_pages
 from ingestion.run.clock import RunClock
 from ingestion.source.extract import extract_pages
@@ -47,20 +48,24 @@ class Step:
 def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:
     """Work through `pending` until done or out of time; returns the job as last checkpointed."""
     queue, number = list(pending), 0
+    full = job.mode == "historical_full"
+    keep, done = record_filter(step.entity, full), past_the_slice(step.entity, full)
     while queue and not (number and step.clock.out_of_time()):
         number += 1
         taken: list[JobSlice] = []
-        with closing(step_pages(step, queue, taken)) as pages:
+        with closing(step_pages(step, queue, taken, done)) as pages:
             staged = stage_pages(pages, step.entity, step.row.run_id, step.settings.bucket,
-                                 step=number, rejected_before=step.row.rejected)
+                                 step=number, rejected_before=step.row.rejected, keep=keep)
         newest = merge_staged(step, staged, job)
         job = commit_step(step, job, taken, newest, staged.rejects)
     return job
 
 
-def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice]) -> Iterator[Page]:
+def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice],
+               done: Callable[[Page], bool] | None = None) -> Iterator[Page]:
     """Pages of whole slices taken from the front of `queue` while the step has room: at least
-    one slice, then more until `step_records` records or the time budget is spent."""
+    one slice, then more until `step_records` records or the time budget is spent. A sorted feed's
+    walk ends early after a page that `done` says lies wholly beyond the slice."""
     records = count = 0
     while queue and not (taken and (records >= step.settings.step_records or step.clock.out_of_time())):
         piece = queue.pop(0)
@@ -73,6 +78,10 @@ def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice]) -> Iter
                 if step.progress:
                     step.progress(page)
                 yield page
+                if done is not None and done(page):
+                    log.info("page %d lies wholly beyond its window (incremental.order %s): "
+                             "the rest of the feed is not read", page.number, step.entity.incremental.order)
+                    break
 
 
 def widen_row_window(row: RunRow, piece: JobSlice) -> None:
@@ -80,7 +89,7 @@ def widen_row_window(row: RunRow, piece: JobSlice) -> None:
     row.window_end = max(row.window_end or piece.window.end, piece.window.end)
 
 
-def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | None, datetime]:
+def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | None, Any]:
     """Count the step into the run row, enforce the reject limit, then load and MERGE; returns
     the newest cursor merged per item (text; None without fan-out)."""
     row, entity = step.row, step.entity
@@ -89,6 +98,7 @@ def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | N
     row.records += staged.records
     row.bytes += staged.bytes
     row.rejected += staged.rejects
+    row.filtered += staged.filtered
     report_unknown_fields(step, staged)
     check_rejects(entity, staged, rejected_before)
     if not staged.records:
@@ -109,8 +119,8 @@ def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejec
         windows = [piece.window for piece in taken if piece.item == item]
         candidate = newest.get(None if item is None else str(item))
         watermark = commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
-        if watermark:
-            row.watermark = max(row.watermark or watermark, watermark)
+        if watermark is not None:
+            row.note_watermark(watermark)
     done = {(p.item, p.window) for p in taken}
 
     def mark_done(j: Job) -> None:

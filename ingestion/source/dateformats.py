@@ -3,7 +3,7 @@ from the date filter's settings and registered under its `type`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingestion.contract.dates import to_rfc3339
@@ -11,6 +11,7 @@ from ingestion.contract.sections import DateFilterSpec
 from ingestion.source.registry import Registry
 
 DATE_FORMATS = Registry("date format")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DateFormat:
@@ -63,6 +64,18 @@ class EpochMilliseconds(DateFormat):
 
     def format(self, value: datetime) -> int:
         return int(value.timestamp() * 1000)
+
+
+class EpochSecondsMicros(DateFormat):
+    """1512085950.000216: seconds with six decimals, as text (Slack's `oldest`/`latest`, a message
+    `ts`). Computed in whole microseconds: a float would round the last digits."""
+
+    type = "epoch_s_micro"
+
+    def format(self, value: datetime) -> str:
+        micros = (value - EPOCH) // timedelta(microseconds=1)
+        sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+        return f"{sign}{micros // 10**6}.{micros % 10**6:06d}"
 
 
 class Strftime(DateFormat):

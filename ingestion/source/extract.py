@@ -51,6 +51,8 @@ def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiRe
     job = entity.async_job
     if job is None:
         first = with_date_filter(build_request(entity.base_url, entity.request, context), entity, context)
+        if piece.after is not None and entity.incremental.param:  # a sequence cursor's watermark
+            first.set(entity.incremental.location, entity.incremental.param, piece.after)
     else:
         create = with_date_filter(build_request(entity.base_url, job.create, context, "POST"), entity,
                                   context)
@@ -63,19 +65,27 @@ def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiRe
 
 
 def paginate(entity: EntityConfig, first: HttpRequest, fetcher: Fetcher) -> Iterator[ApiResponse]:
+    """The pages of one walk, each judged by the paginator before it is handed on: a page it
+    rejects (the same records as the page before) is never staged. A `final` page ends the walk,
+    also when the pages after it are already in flight."""
     paginator = make_paginator(entity.pagination)
     request = paginator.first(first)
     response = fetcher.page(request)
+    planned = None if response.final else paginator.remaining(request, response)
+    if planned is None:
+        while True:
+            following = paginator.next(request, response)
+            yield response
+            if following is None:
+                return
+            request, response = following, fetcher.page(following)
+    paginator.check_repeat(response)
     yield response
-    planned = paginator.remaining(request, response)
-    if planned is not None:
-        yield from fetcher.pages(planned)
-        return
-    following = paginator.next(request, response)
-    while following is not None:
-        response = fetcher.page(following)
+    for response in fetcher.pages(planned):
+        paginator.check_repeat(response)
         yield response
-        following = paginator.next(following, response)
+        if response.final:
+            return
 
 
 def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,

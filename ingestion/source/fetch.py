@@ -1,53 +1,26 @@
-"""Send requests for one entity: credentials, rate limit, timeouts, one refresh after a 401, and
-parsing into an `ApiResponse`. Also fetches a known list of pages concurrently, in order."""
+"""Send requests for one entity: credentials, rate limits, timeouts, one refresh after a 401, the
+entity's response actions (ingestion/source/actions.py), and parsing into an `ApiResponse`. Also
+fetches a known list of pages concurrently, in order."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from ingestion.contract.sections import HttpSpec, RecordsSpec
+from ingestion.contract.sections import HttpSpec, RecordsSpec, ResponseAction
 from ingestion.model import ApiResponse
+from ingestion.source.actions import RESEND, Answer, Attempts, decide, make_actions
 from ingestion.source.auth import Authenticator, refused
 from ingestion.source.httprequest import HttpRequest
+from ingestion.source.ratelimit import budget_for, limiter_for
 from ingestion.source.records import parse_json, read_page
 from utils import requests_api
 from utils.requests_api import HttpStatusError
-
-
-class RateLimiter:
-    """At most `per_second` request starts per second, shared by every thread of the process that
-    calls the same source (this cannot coordinate separate function instances)."""
-
-    def __init__(self, per_second: float):
-        self.interval = 1.0 / per_second
-        self.next_at = 0.0
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next_at)
-            self.next_at = at + self.interval
-        if at > now:
-            time.sleep(at - now)
-
-
-_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def limiter_for(source: str, per_second: float | None) -> RateLimiter | None:
-    if not per_second:
-        return None
-    with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault((source, per_second), RateLimiter(per_second))
 
 
 def open_session(http: HttpSpec) -> requests.Session:
@@ -59,49 +32,84 @@ def open_session(http: HttpSpec) -> requests.Session:
 
 class Fetcher:
     def __init__(self, source: str, http: HttpSpec, records: RecordsSpec, session: requests.Session,
-                 auth: Authenticator):
-        self.http, self.records, self.session, self.auth = http, records, session, auth
+                 auth: Authenticator, actions: Sequence[ResponseAction] = ()):
+        self.source, self.http, self.records, self.session, self.auth = source, http, records, session, auth
         self.timeout = http.timeouts
         self.empty_statuses = http.empty_statuses
         self.concurrency = http.max_concurrency
         self.limiter = limiter_for(source, http.requests_per_second)
+        self.actions = make_actions(actions)
 
-    def send(self, request: HttpRequest) -> requests.Response:
-        """The response to `request`, with credentials added to a copy only (never to anything
-        stored or logged). A 401 gets one credential refresh and one more try; a 401/403 to that
-        try is a permanent `AuthError` naming the secret."""
-        for attempt in (1, 2):
-            sent = request.copy()
-            self.auth.apply(sent)
-            if self.limiter:
-                self.limiter.wait()
-            try:
-                return requests_api.send(
-                    self.session, sent.method, sent.url, params=sent.params, json=sent.json,
-                    headers=sent.headers, timeout=self.timeout, secret_params=self.auth.secret_params,
-                    ok_statuses=self.empty_statuses)
-            except HttpStatusError as exc:
-                if attempt == 2 and exc.status in (401, 403):
-                    raise refused(self.auth, exc) from None
-                if exc.status != 401 or attempt == 2 or not self.auth.refresh():
-                    raise
-        raise AssertionError("unreachable")
+    def answer(self, request: HttpRequest) -> tuple[requests.Response, bool]:
+        """The final response to `request`, and whether an `ignore` action took it. The response
+        actions see every answer first (a rule may resend, fail or ignore it); without one, a
+        401 gets one credential refresh and one more try, and a 401/403 after a refresh is a
+        permanent `AuthError` naming the secret. Credentials go on a copy only (never on
+        anything stored or logged)."""
+        attempts = Attempts(self.http, self.auth)
+        while True:
+            resp, error = self.exchange(request)
+            if self.actions:
+                answer = Answer(resp.status_code, resp.content, resp.headers, self.redacted(resp))
+                action = decide(self.actions, answer)
+                if action is not None:
+                    if action.take(answer, attempts) == RESEND:
+                        continue
+                    return resp, True
+            if error is None:
+                return resp, False
+            if error.status == 401 and not attempts.refreshed and self.auth.refresh():
+                attempts.refreshed = True
+                continue
+            if attempts.refreshed and error.status in (401, 403):
+                raise refused(self.auth, error) from None
+            raise error
+
+    def exchange(self, request: HttpRequest) -> tuple[requests.Response, HttpStatusError | None]:
+        """One request through the session's retries and the source's rate limits: the response,
+        and the error its status is (None for a 2xx or an `empty_statuses` answer)."""
+        sent = request.copy()
+        self.auth.apply(sent)
+        if self.limiter:
+            self.limiter.wait()
+        budget = budget_for(self.source, urlsplit(sent.url).netloc, self.http.rate_limit_reserve) \
+            if self.http.rate_limit_headers else None
+        if budget:
+            budget.start(self.http.max_retry_wait_seconds,
+                         requests_api.redact_url(sent.url, self.auth.secret_params))
+        resp = None
+        try:
+            resp = requests_api.send(
+                self.session, sent.method, sent.url, params=sent.params, json=sent.json,
+                headers=sent.headers, timeout=self.timeout, secret_params=self.auth.secret_params,
+                ok_statuses=self.empty_statuses)
+            return resp, None
+        except HttpStatusError as exc:
+            if exc.response is None:
+                raise
+            resp = exc.response
+            return resp, exc
+        finally:
+            if budget:
+                budget.done(resp.headers if resp is not None else None)
 
     def redacted(self, resp: requests.Response) -> str:
         return requests_api.redact_url(resp.url, self.auth.secret_params)
 
     def json(self, request: HttpRequest) -> Any:
-        """A plain JSON call (a report job's create or status request)."""
-        resp = self.send(request)
-        return parse_json(resp.content, self.redacted(resp))
+        """A plain JSON call (a report job's create or status request); None when ignored."""
+        resp, ignored = self.answer(request)
+        return None if ignored else parse_json(resp.content, self.redacted(resp))
 
     def page(self, request: HttpRequest) -> ApiResponse:
-        resp = self.send(request)
+        """One page; an ignored answer is an empty page that ends the walk (`final`)."""
+        resp, ignored = self.answer(request)
         url = self.redacted(resp)
-        body, records = read_page(resp.content, resp.status_code, self.records,
-                                  self.empty_statuses, url)
+        body, records = (None, []) if ignored else read_page(
+            resp.content, resp.status_code, self.records, self.empty_statuses, url)
         links = {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
-        return ApiResponse(url, resp.status_code, resp.content, body, records, links)
+        headers = {name.lower(): value for name, value in resp.headers.items()}
+        return ApiResponse(url, resp.status_code, resp.content, body, records, links, headers, ignored)
 
     def pages(self, requests_: Iterable[HttpRequest]) -> Iterator[ApiResponse]:
         """Fetch `requests_` with up to `max_concurrency` in flight, yielding in request order:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ingestion.contract.redact import redact_values
 from ingestion.contract.sections import PartitionSpec
@@ -30,6 +31,9 @@ RUN_FIELDS = [
     {"name": "records", "type": "INT64", "description": "Records staged for loading."},
     {"name": "rejected", "type": "INT64",
      "description": "Records that could not be loaded (see gs://<bucket>/rejects/<entity>/<run_id>/)."},
+    {"name": "filtered", "type": "INT64",
+     "description": "Records read but not loaded: their cursor lies outside the run's window "
+                    "(incremental.client_filter)."},
     {"name": "rows_merged", "type": "INT64"},
     {"name": "rows_deleted", "type": "INT64",
      "description": "historical_full: rows removed or flagged because the snapshot no longer had them."},
@@ -37,6 +41,8 @@ RUN_FIELDS = [
      "description": "Top-level record fields no column reads (schema drift), comma-separated."},
     {"name": "bytes", "type": "INT64"},
     {"name": "watermark", "type": "TIMESTAMP"},
+    {"name": "watermark_value", "type": "STRING",
+     "description": "The watermark of an integer or string cursor (incremental.cursor_type)."},
     {"name": "status", "type": "STRING", "mode": "REQUIRED",
      "description": "succeeded | failed | skipped (already done, or deferred: see error_message) | "
                     "continued (the rest of the job was published as another message)"},
@@ -62,16 +68,26 @@ class RunRow:
     pages: int = 0
     records: int = 0
     rejected: int = 0
+    filtered: int = 0
     rows_merged: int = 0
     rows_deleted: int = 0
     unknown_fields: str | None = None
     bytes: int = 0
     watermark: datetime | None = None
+    watermark_value: str | None = None
     status: str = "running"
     error_class: str | None = None
     error_message: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
+
+
+    def note_watermark(self, watermark: Any) -> None:
+        """Keep the newest watermark a step committed: a time, or an integer/string position."""
+        if isinstance(watermark, datetime):
+            self.watermark = max(self.watermark or watermark, watermark)
+        else:  # steps commit in order, and a watermark never moves back
+            self.watermark_value = str(watermark)
 
 
 def runs_table_id(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.settings import Settings
@@ -91,9 +92,9 @@ def partition_range(entity: EntityConfig, staging_id: str) -> dict:
     return {"partition_lo": (kind, row.lo), "partition_hi": (kind, row.hi)}
 
 
-def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, datetime]:
+def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, Any]:
     """The newest cursor value among the records just merged, per fan-out item (as text; the key
-    is None without fan-out): the next watermarks."""
+    is None without fan-out): the next watermarks. A time, or an integer/string position."""
     if not entity.cursor_field:
         return {}
     cursor = _q(entity.cursor_field)
@@ -102,7 +103,8 @@ def max_cursors(entity: EntityConfig, staging_id: str) -> dict[str | None, datet
         sql = f"SELECT CAST({item} AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)} GROUP BY 1"
     else:
         sql = f"SELECT CAST(NULL AS STRING) AS item, MAX({cursor}) AS m FROM {_q(staging_id)}"
-    return {row.item: _as_instant(row.m) for row in bq_helper.query(sql).result() if row.m is not None}
+    position = (lambda m: m) if entity.incremental.sequence else _as_instant
+    return {row.item: position(row.m) for row in bq_helper.query(sql).result() if row.m is not None}
 
 
 def _as_instant(value: date | datetime) -> datetime:

@@ -38,7 +38,7 @@ def extract(entity, auth_spec=None, secret=None, windows=(WINDOW,), items=(None,
     with open_session(entity.http) as session:
         ctx = AuthContext("local-project", secret or {}, session=session, base_url=entity.base_url)
         auth = AUTHENTICATORS.build(auth.type, ctx, **auth.options)
-        fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth)
+        fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth, entity.response_actions)
         slices = [Slice(item, window) for item in items for window in windows]
         return list(extract_pages(entity, slices, fetcher))
 

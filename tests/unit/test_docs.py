@@ -23,6 +23,7 @@ TYPE_TABLES = {
     "### Auth types": ("auth", "type"),
     "### Response formats": ("records", "format"),
     "### Date formats": ("date_filter", "format"),
+    "### Response actions": ("response_action", "action"),
 }
 
 

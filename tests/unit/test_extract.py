@@ -10,9 +10,13 @@ import pytest
 from werkzeug.wrappers import Response
 
 from ingestion.contract.errors import ApiError
-from ingestion.model import Window
+from ingestion.model import Slice, Window
 from ingestion.run.decide import is_retryable
-from tests.support.extraction import extract, ids, make_entity, page_of
+from ingestion.source.auth import AUTHENTICATORS
+from ingestion.source.credentials import AuthContext
+from ingestion.source.extract import extract_pages
+from ingestion.source.fetch import Fetcher, open_session
+from tests.support.extraction import WINDOW, extract, ids, make_entity, page_of
 from utils.requests_api import HttpStatusError
 
 
@@ -156,3 +160,43 @@ def test_unusable_responses_are_clear_errors_never_empty_results(httpserver, res
     with pytest.raises(ApiError) as error:
         extract(make_entity(httpserver, pagination={"type": "single"}))
     assert message in str(error.value) and not is_retryable(error.value)
+
+
+NO_DATA = {"response_actions": [{"text_contains": "no data for", "action": "ignore"}]}
+
+
+def extract_acting(entity) -> list:
+    """Every page of the walk, through the production fetcher with the entity's response actions."""
+    with open_session(entity.http) as session:
+        auth = AUTHENTICATORS.build("none", AuthContext("local-project", {}, session=session))
+        fetcher = Fetcher(entity.source, entity.http, entity.records, session, auth, entity.response_actions)
+        return list(extract_pages(entity, [Slice(None, WINDOW)], fetcher))
+
+
+def test_an_ignored_page_ends_a_walk_whose_page_count_is_known(httpserver):
+    """The pages after an ignored one (an `ignore` response action) are not loaded, although the
+    first page said there were four."""
+    httpserver.expect_ordered_request("/api/items", query_string={"page": "1", "limit": "2"}) \
+        .respond_with_json({"data": page_of(10, 2), "meta": {"pages": 4}})
+    httpserver.expect_ordered_request("/api/items", query_string={"page": "2", "limit": "2"}) \
+        .respond_with_json({"message": "no data for this page"})
+    httpserver.expect_request("/api/items").respond_with_json({"data": page_of(90, 2), "meta": {"pages": 4}})
+    entity = make_entity(httpserver, **NO_DATA, http={"max_concurrency": 1},
+                         pagination={"total_pages_path": "meta.pages"})
+    pages = extract_acting(entity)
+    assert ids(pages) == [10, 11] and [p.records for p in pages[1:]] == [[]]
+    assert len(httpserver.log) == 2
+
+
+def test_an_ignored_page_ends_the_walk_whatever_its_headers_say(httpserver):
+    base = httpserver.url_for("/api/items")
+    httpserver.expect_ordered_request("/api/items").respond_with_json(
+        page_of(1, 2), headers={"Link": f'<{base}?page=2>; rel="next"'})
+    httpserver.expect_ordered_request("/api/items", query_string={"page": "2"}).respond_with_data(
+        "no data for page 2", status=200, headers={"Link": f'<{base}?page=3>; rel="next"'})
+    httpserver.expect_request("/api/items").respond_with_json(page_of(90, 2))
+    entity = make_entity(httpserver, **NO_DATA, records={"path": ""},
+                         pagination={"type": "link_header", "page_param": None, "size_param": None,
+                                     "page_size": None})
+    assert ids(extract_acting(entity)) == [1, 2]
+    assert len(httpserver.log) == 2

@@ -31,7 +31,7 @@ def rows_of(pages, entity) -> list[dict]:
     builder, rows = RowBuilder.for_entity(entity), []
     for page in pages:
         page.run_id, page.source = "run-1", f"gs://bucket/raw/page-{page.number}"
-        coerced, rejects = page_rows(page, entity, builder, first_seq=len(rows))
+        coerced, rejects, _ = page_rows(page, entity, builder, first_seq=len(rows))
         assert rejects == []
         rows += coerced
     return [{k: v for k, v in row.items() if not k.startswith("_") and v is not None} for row in rows]

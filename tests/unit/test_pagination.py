@@ -6,8 +6,10 @@ import json
 import threading
 import time
 
+import pytest
 from werkzeug.wrappers import Request, Response
 
+from ingestion.contract.errors import ApiError
 from local.stack import serve_in_thread
 from tests.support.extraction import extract, ids, make_entity, page_of
 
@@ -148,9 +150,13 @@ def test_known_page_count_fetches_pages_concurrently_in_order(httpserver):
 
 
 def test_max_pages_is_a_safety_stop(httpserver):
-    httpserver.expect_request("/api/items").respond_with_json({"data": page_of(1, 2)})
+    def endless(request: Request) -> Response:
+        page = int(request.args["page"])
+        return Response(json.dumps({"data": page_of(page * 10, 2)}), content_type="application/json")
+
+    httpserver.expect_request("/api/items").respond_with_handler(endless)
     entity = make_entity(httpserver, pagination={"max_pages": 3})
-    assert len(extract(entity)) == 3
+    assert ids(extract(entity)) == [10, 11, 20, 21, 30, 31]
 
 
 def test_stripe_style_cursor_from_the_last_record_and_has_more(httpserver):
@@ -169,10 +175,6 @@ def test_stripe_style_cursor_from_the_last_record_and_has_more(httpserver):
 def test_an_empty_answer_without_its_total_ends_the_walk_and_a_full_one_without_it_is_an_error(
         httpserver):
     """GA4 leaves out `rowCount` (and `rows`) for an empty report."""
-    import pytest
-
-    from ingestion.contract.errors import ApiError
-
     offset = {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 2,
               "total_count_path": "rowCount", "page_param": None, "size_param": None}
     expect(httpserver, {"offset": "0", "limit": "2"}).respond_with_json({"kind": "report"})
@@ -182,4 +184,79 @@ def test_an_empty_answer_without_its_total_ends_the_walk_and_a_full_one_without_
     httpserver.clear()
     expect(httpserver, {"offset": "0", "limit": "2"}).respond_with_json({"rows": page_of(1, 2)})
     with pytest.raises(ApiError, match="total_count_path path 'rowCount' not found"):
+        extract(entity)
+
+
+def test_gitlab_style_next_page_header_until_it_is_empty(httpserver):
+    """GitLab sends the next page number in X-Next-Page, empty on the last page; header names are
+    case-insensitive."""
+    for page, following in ((None, "2"), ("2", "3"), ("3", "")):
+        expect(httpserver, {"per_page": "2", **({"page": page} if page else {})}).respond_with_json(
+            page_of(int(page or 1) * 10, 2), headers={"X-Next-Page": following, "X-Page": page or "1"})
+    entity = make_entity(httpserver, request={"params": {"per_page": 2}}, records={"path": ""}, pagination={
+        "type": "cursor", "cursor_header": "x-next-page", "cursor_param": "page"})
+    assert ids(extract(entity)) == [10, 11, 20, 21, 30, 31]
+    assert len(httpserver.log) == 3
+
+
+def test_total_pages_header_ends_the_walk_on_a_full_last_page(httpserver):
+    for page in (1, 2, 3):
+        expect(httpserver, {"page": str(page), "limit": "2"}).respond_with_json(
+            {"data": page_of(page * 10, 2)}, headers={"X-Total-Pages": "3", "X-Total": "6"})
+    entity = make_entity(httpserver, pagination={"total_pages_header": "X-Total-Pages"})
+    assert ids(extract(entity)) == [10, 11, 20, 21, 30, 31]
+    assert len(httpserver.log) == 3  # no 4th request: the header said 3
+
+
+def test_gitlab_leaves_out_its_totals_above_10000_records_and_the_walk_goes_on_to_a_short_page(httpserver):
+    for page, count in ((1, 2), (2, 2), (3, 1)):
+        expect(httpserver, {"page": str(page), "limit": "2"}).respond_with_json(
+            {"data": page_of(page * 10, count)}, headers={"X-Next-Page": "" if count < 2 else str(page + 1)})
+    entity = make_entity(httpserver, pagination={"total_count_header": "X-Total"})
+    assert ids(extract(entity)) == [10, 11, 20, 21, 30]
+
+
+def test_offset_total_count_header(httpserver):
+    for offset in (0, 2, 4):
+        expect(httpserver, {"offset": str(offset), "limit": "2"}).respond_with_json(
+            {"data": page_of(offset, 2)}, headers={"x-total-count": "6"})
+    entity = make_entity(httpserver, pagination={
+        "type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 2,
+        "total_count_header": "X-Total-Count"})
+    assert ids(extract(entity)) == [0, 1, 2, 3, 4, 5]
+    assert len(httpserver.log) == 3
+
+
+def test_next_url_from_a_response_header(httpserver):
+    expect(httpserver).respond_with_json({"data": page_of(1, 2)}, headers={"X-Next-Url": "/api/items?c=2"})
+    expect(httpserver, {"c": "2"}).respond_with_json({"data": page_of(3, 1)})
+    entity = make_entity(httpserver, pagination={"type": "next_url", "next_url_header": "x-next-url"})
+    assert ids(extract(entity)) == [1, 2, 3]
+
+
+def test_a_total_header_that_is_not_a_number_is_an_error(httpserver):
+    expect(httpserver).respond_with_json({"data": page_of(1, 2)}, headers={"X-Total-Pages": "many"})
+    entity = make_entity(httpserver, pagination={"total_pages_header": "X-Total-Pages"})
+    with pytest.raises(ApiError, match="header X-Total-Pages is 'many', not a number"):
+        extract(entity)
+
+
+def test_a_server_ignoring_the_page_parameter_fails_clearly_instead_of_looping(httpserver):
+    httpserver.expect_request("/api/items").respond_with_json({"data": page_of(1, 2), "page": 1})
+    entity = make_entity(httpserver, pagination={"page_param": "pageNo"})  # the API reads `page`
+    with pytest.raises(ApiError, match=r"page 2 returned the same records as page 1: the API seems to "
+                                       r"ignore `pageNo` \(check pagination.page_param and `in`\)"):
+        extract(entity)
+    assert len(httpserver.log) == 2
+
+
+def test_a_server_ignoring_the_offset_fails_clearly_in_the_concurrent_walk(httpserver):
+    httpserver.expect_request("/api/query", method="POST").respond_with_json(
+        {"rows": page_of(1, 2), "total": 10})
+    entity = make_entity(httpserver, http={"max_concurrency": 4}, records={"path": "rows"},
+                         request={"path": "/query", "method": "POST"}, pagination={
+        "type": "offset", "offset_param": "start", "limit_param": "limit", "page_size": 2,
+        "total_count_path": "total"})  # the API reads its paging from the body, not the query string
+    with pytest.raises(ApiError, match="page 2 returned the same records as page 1: the API seems to "
+                                       "ignore `start`"):
         extract(entity)

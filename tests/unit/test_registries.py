@@ -12,6 +12,7 @@ import pytest
 from ingestion.contract import sections
 from ingestion.contract.schema import entity_schema
 from ingestion.contract.settings import ROOT
+from ingestion.source.actions import ACTIONS
 from ingestion.source.auth import AUTHENTICATORS
 from ingestion.source.dateformats import DATE_FORMATS
 from ingestion.source.pagination import PAGINATORS
@@ -24,6 +25,7 @@ POINTS = {  # registry, the schema's enum, the docs table's heading
     "auth": (AUTHENTICATORS, DEFS["auth"]["properties"]["type"]["enum"], "Auth types"),
     "format": (FORMATS, DEFS["records"]["properties"]["format"]["enum"], "Response formats"),
     "date format": (DATE_FORMATS, DEFS["date_filter"]["properties"]["format"]["enum"], "Date formats"),
+    "response action": (ACTIONS, DEFS["response_action"]["properties"]["action"]["enum"], "Response actions"),
 }
 
 
@@ -77,6 +79,8 @@ SECTIONS = {
     sections.FromEndpoint: DEFS["fan_out"]["properties"]["from_endpoint"],
     sections.FromEntity: DEFS["fan_out"]["properties"]["from_entity"],
     sections.AsyncJobSpec: DEFS["async_job"], sections.FullRefreshSpec: DEFS["full_refresh"],
+    sections.ResponseAction: DEFS["response_action"],
+    sections.IncrementalSpec: DEFS["incremental"],
 }
 
 
