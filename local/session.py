@@ -72,7 +72,8 @@ def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
     from utils import bq_helper
 
     return [dict(row.items()) for row in bq_helper.query(
-        f"SELECT entity, message_id, status, pages, records, rows_merged, watermark, error_message "
+        f"SELECT entity, message_id, status, pages, records, filtered, rows_merged, watermark, "
+        f"watermark_value, error_message "
         f"FROM `{settings.project}.{settings.meta_dataset}.runs` "
         f"WHERE message_id IN UNNEST(@ids) ORDER BY entity, finished_at", {"ids": message_ids},
     ).result()]
@@ -80,7 +81,8 @@ def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
 
 def format_run(run: dict) -> str:
     return (f"  {run['entity']:<24} {run['status']:<10} pages={run['pages']} "
-            f"records={run['records']} merged={run['rows_merged']} watermark={run['watermark']}"
+            f"records={run['records']} filtered={run['filtered']} merged={run['rows_merged']} "
+            f"watermark={run['watermark'] or run['watermark_value']}"
             + (f" error={run['error_message']}" if run["error_message"] else ""))
 
 
