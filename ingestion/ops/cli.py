@@ -5,7 +5,8 @@
                points (real GCP through application default credentials)
     publish    send a validated trigger message with google-cloud-pubsub, print the gcloud equivalent;
                --local: have the function on the local stack process it, print its runs
-    scaffold   propose config + schema JSON from a sample API response (file or URL)
+    scaffold   propose config + schema JSON from a sample API response (file or URL) or an
+               OpenAPI 3 document
     gaps       list the windows never loaded; --publish sends the backfills (--local: local stack)
     manifest   what the configs ask of a project (datasets, secrets, schedules, env): read by deploy/
 
@@ -147,13 +148,21 @@ def run_message(message: dict, settings: Settings | None = None) -> int:
     finally:
         progress.finish()
     entity = load_entity(request.entity, settings.config_dir, settings.schema_dir)
-    last, watermark = runs[-1], max((r.watermark for r in runs if r.watermark), default=None)
+    last = runs[-1]
+    watermark = max((r.watermark for r in runs if r.watermark), default=None) or next(
+        (r.watermark_value for r in reversed(runs) if r.watermark_value), None)
     print(f"{request.entity}: {last.status}: {sum(r.pages for r in runs)} pages, "
           f"{sum(r.records for r in runs)} records, {sum(r.rejected for r in runs)} rejected, "
           f"{sum(r.rows_merged for r in runs)} rows merged, {sum(r.rows_deleted for r in runs)} "
-          f"deleted in {len(runs)} run(s), watermark {watermark or 'unchanged'} → "
+          f"deleted{filtered_note(runs)} in {len(runs)} run(s), watermark {watermark or 'unchanged'} → "
           f"{settings.project}.{entity.target.dataset}.{entity.target.table}")
     return 0
+
+
+def filtered_note(runs: list) -> str:
+    """`, N filtered`, for an entity that leaves records outside its window (incremental.client_filter)."""
+    filtered = sum(r.filtered for r in runs)
+    return f", {filtered} filtered (outside the window)" if filtered else ""
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -193,26 +202,18 @@ def process_locally(subject: str, stack: LocalStack, topic: str, messages: list[
 
 
 def cmd_scaffold(args: argparse.Namespace) -> int:
-    from ingestion.ops.scaffold import dumps, propose
+    from ingestion.ops.scaffold import dumps, files_of
 
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*", args.entity):
-        return fail(f"{args.entity}: not <source>/<entity> (lower case, digits, _ and -)")
-    if any(":" not in header for header in args.header):
-        return fail(f"{args.entity}: --header takes 'Name: value'")
-    headers = [tuple(part.strip() for part in h.split(":", 1)) for h in args.header]
-    source, entity = args.entity.split("/")
+    if problem := scaffold_usage(args):
+        return fail(f"{args.entity}: {problem}")
+    source = args.entity.split("/")[0]
     try:
-        body = read_sample(args.sample, dict(headers))
         source_file = config_dir() / source / "_source.json"
         existing = json.loads(source_file.read_text()) if source_file.exists() else None
-        proposal = propose(args.entity, body, args.records_path, args.sample, existing, args.schedule,
-                           headers[0] if headers else None)
+        proposals, skipped = scaffold_proposals(args, existing)
     except (OSError, ValueError) as exc:
         return fail(f"{args.entity}: {exc}")
-    files = {config_dir() / source / f"{entity}.json": proposal.config,
-             schema_dir() / source / f"{entity}.json": proposal.schema}
-    if proposal.source:
-        files[config_dir() / source / "_source.json"] = proposal.source
+    files = files_of(proposals, config_dir(), schema_dir())
     if args.stdout:
         for path, document in files.items():
             print(f"--- {path}\n{dumps(document)}", end="")
@@ -224,23 +225,46 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(dumps(document))
             print(f"wrote {path}")
-    for note in proposal.notes:
-        print(f"review: {note}")
-    print(f"next: python -m ingestion validate && python -m ingestion run {args.entity} --local")
+    for proposal in proposals:
+        prefix = f"{proposal.name}: " if len(proposals) > 1 else ""
+        for note in proposal.notes:
+            print(f"review: {prefix}{note}")
+    for line in skipped:
+        print(f"skipped: {line}")
+    print(f"next: python -m ingestion validate && python -m ingestion run {proposals[0].name} --local")
     return 0
 
 
-def read_sample(sample: str, headers: dict[str, str]) -> object:
-    """A sample response body from a file or an http(s) URL (headers such as credentials are
-    used for the request only, never written anywhere)."""
-    if sample.startswith(("http://", "https://")):
-        import requests
+def scaffold_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments: a sample (file or URL) or --openapi, and what goes with each."""
+    entity = r"[a-z0-9][a-z0-9_-]*"
+    if not re.fullmatch(f"{entity}/{entity}" + ("|" + entity if args.openapi else ""), args.entity):
+        return ("not <source>/<entity>" + (" or <source>" if args.openapi else "")
+                + " (lower case, digits, _ and -)")
+    if (args.sample is None) == (args.openapi is None):
+        return "give a sample (a JSON file or an http(s) URL) or --openapi: one of them"
+    if args.openapi is None:
+        if args.path:
+            return "--path picks an endpoint of an --openapi document"
+        return "--header takes 'Name: value'" if any(":" not in h for h in args.header) else None
+    if args.records_path or args.header or args.data:
+        return "--records-path, --header and --data are for a sample, not --openapi"
+    if "/" in args.entity and not args.path:
+        return "<source>/<entity> names one endpoint: add --path, or give <source> alone"
+    return None
 
-        response = requests.get(sample, headers=headers, timeout=30)
-        if not response.ok:
-            raise ValueError(f"GET {sample} answered HTTP {response.status_code}")
-        return response.json()
-    return json.loads(Path(sample).read_text())
+
+def scaffold_proposals(args: argparse.Namespace, existing: dict | None) -> tuple[list, list[str]]:
+    from ingestion.ops.scaffold import propose, read_sample, request_data
+
+    if args.openapi:
+        from ingestion.ops.scaffold_openapi import propose_openapi
+
+        return propose_openapi(Path(args.openapi), args.entity, args.path, existing, args.schedule)
+    headers = [tuple(part.strip() for part in h.split(":", 1)) for h in args.header]
+    sample = read_sample(args.sample, dict(headers), request_data(args.data))
+    return [propose(args.entity, sample, args.records_path, existing, args.schedule,
+                    headers[0] if headers else None)], []
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
@@ -327,12 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "function process it and everything it leads to, print the runs")
     publish.set_defaults(func=cmd_publish)
 
-    scaffold = sub.add_parser("scaffold", help="propose config + schema JSON from a sample response")
-    scaffold.add_argument("entity", help="<source>/<entity> to create")
-    scaffold.add_argument("sample", help="a JSON file, or an http(s) URL to GET")
-    scaffold.add_argument("--records-path", help="dotted path of the records (default: guessed)")
+    scaffold = sub.add_parser("scaffold", help="propose config + schema JSON from a sample response "
+                                               "or an OpenAPI 3 document")
+    scaffold.add_argument("entity", help="<source>/<entity> to create (with --openapi: or <source>)")
+    scaffold.add_argument("sample", nargs="?", help="a JSON file, or an http(s) URL to GET")
+    scaffold.add_argument("--openapi", metavar="SPEC", help="an OpenAPI 3 document (JSON; YAML with "
+                                                           "PyYAML): one proposal per list endpoint")
+    scaffold.add_argument("--path", help="with --openapi: only this path (e.g. /v1/customers)")
+    scaffold.add_argument("--records-path", help="path of the records (default: guessed)")
     scaffold.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                           help="request header for a URL sample (not stored)")
+    scaffold.add_argument("--data", metavar="JSON", help="POST this JSON body (or @file) to the URL "
+                                                         "instead of a GET: a GraphQL query")
     scaffold.add_argument("--schedule", metavar="CRON", help="add a Cloud Scheduler schedule")
     scaffold.add_argument("--stdout", action="store_true", help="print instead of writing files")
     scaffold.add_argument("--force", action="store_true", help="overwrite existing files")

@@ -1,50 +1,117 @@
-"""`scaffold`: from one sample API response, propose an entity config and its BigQuery schema.
+"""`scaffold`: propose an entity config and its BigQuery schema from what an API shows, for review.
 
-Everything proposed is a guess to review (the notes say which): where the records are, their
-column types (nested objects become RECORD, lists REPEATED), the merge key, the cursor and the
-pagination style. The proposal is validated like any config before it is written.
+Two readers feed one assembly (`build`): a sample response (a saved file, or a live URL with its
+headers: this module) and an OpenAPI 3 document (`scaffold_openapi`). Either finds an endpoint's
+records and their columns; `build` guesses the merge key, the cursor, the date filter and the
+paging (`guess`, `scaffold_paging`), notes every guess with what it was inferred from, and
+validates the proposal like any config before anything is written.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from ingestion.contract.config import EntityConfig, cross_check, deep_merge
+from ingestion.contract.config import RESERVED_COLUMNS, EntityConfig, cross_check, deep_merge
 from ingestion.contract.jsonpath import dig
 from ingestion.contract.schema import schema_errors
+from ingestion.ops.guess import (
+    DATE,
+    INSTANT,
+    RECORD_LIST_NAMES,
+    Evidence,
+    Param,
+    guess_cursor,
+    guess_date_filter,
+    guess_key,
+    noted,
+    path_of,
+)
+from ingestion.ops.scaffold_paging import guess_pagination
 
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
-CURSOR_NAMES = ("updated_at", "updatedat", "modified_at", "modifiedat", "last_modified",
-                "lastmodified", "date_modified", "updated", "modified", "changed_at", "updated_time")
-KEY_NAMES = ("id", "uuid", "key", "_id")
-RECORD_LIST_NAMES = ("data", "items", "results", "records", "rows", "entries", "values", "elements")
-# Names in a response body that give the pagination style away.
-NEXT_URL_NAMES = ("next", "next_url", "nextUrl", "next_page_url", "nextPageUrl", "nextLink",
-                  "@odata.nextLink")
-CURSOR_TOKEN_NAMES = ("next_cursor", "nextCursor", "next_page_token", "nextPageToken", "cursor",
-                      "continuation_token", "continuationToken", "after", "next_token")
-TOTAL_PAGES_NAMES = ("total_pages", "totalPages", "pages", "page_count", "pageCount", "last_page")
-TOTAL_COUNT_NAMES = ("total", "total_count", "totalCount", "count", "total_results", "totalResults")
+# What each auth type reads from its secret (docs/config.md "Auth types"), as the notes show it.
+SECRET_FIELDS = {"api_key": ["api_key"], "bearer": ["token"], "basic": ["username", "password"],
+                 "oauth2_client_credentials": ["client_id", "client_secret"],
+                 "oauth2_refresh_token": ["client_id", "client_secret", "refresh_token"]}
+GRAPHQL_PLACEHOLDER = {"query": "# the query the sample answers: page with $after (and $first)"}
 
 
 @dataclass
 class Proposal:
+    name: str
     config: dict
     schema: list[dict]
     notes: list[str] = field(default_factory=list)
     source: dict | None = None  # a _source.json, when the source has none yet
 
 
+@dataclass
+class Sample:
+    """A response to learn from: its body, and for a live URL its headers and what was sent."""
+
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+    request_body: dict | None = None
+
+
+@dataclass
+class Endpoint:
+    """What a reader found about one list endpoint; `build` makes the proposal."""
+
+    name: str  # <source>/<entity>
+    path: str
+    records_path: str
+    fields: list[dict]
+    evidence: Evidence
+    base_url: str | None = None  # None: a placeholder; "/prefix": a placeholder host with that path
+    base_from: str = "the sample URL"
+    auth: dict | None = None  # None: no credentials
+    description: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def read_sample(sample: str, headers: dict[str, str], data: dict | None = None) -> Sample:
+    """A response from a file, or from an http(s) URL: GET, or POST `data` (a GraphQL query).
+    Headers such as credentials are used for the request only, never written anywhere."""
+    if not sample.startswith(("http://", "https://")):
+        return Sample(json.loads(Path(sample).read_text()), request_body=data)
+    import requests
+
+    response = requests.request("POST" if data else "GET", sample, headers=headers, json=data, timeout=30)
+    if not response.ok:
+        raise ValueError(f"{'POST' if data else 'GET'} {sample} answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise ValueError(f"{sample} did not answer JSON ({response.headers.get('Content-Type')})") from None
+    return Sample(body, dict(response.headers), sample, data)
+
+
+def request_data(text: str | None) -> dict | None:
+    """`--data`: a JSON object, inline or `@file`."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(Path(text[1:]).read_text() if text.startswith("@") else text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--data is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError('--data takes a JSON object (GraphQL: {"query": "...", "variables": {...}})')
+    return data
+
+
 def find_records(body: Any, path: str | None = None) -> tuple[str, list]:
-    """The records and their dotted path: given, the body itself when it is a list, else the
-    longest list of objects in it (a well-known name such as `data` wins a tie)."""
+    """The records and their path: given, the body itself when it is a list, else the longest
+    list of objects in it (a well-known name such as `data` wins a tie, then the shallower);
+    GraphQL `edges` are read through to their `node`s."""
     if path is not None:
         found = dig(body, path)
         if not isinstance(found, list):
@@ -52,30 +119,33 @@ def find_records(body: Any, path: str | None = None) -> tuple[str, list]:
         return path, found
     if isinstance(body, list):
         return "", body
-    candidates: list[tuple[int, int, str, list]] = []
+    candidates: list[tuple[int, bool, int, list[str], list]] = []
 
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                dotted = f"{prefix}.{key}" if prefix else str(key)
-                if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                    candidates.append((len(value), key.lower() in RECORD_LIST_NAMES, dotted, value))
-                walk(value, dotted)
+    def walk(node: Any, keys: list[str]) -> None:
+        for key, value in node.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                named = key.lower() in RECORD_LIST_NAMES
+                candidates.append((len(value), named, -len(keys), [*keys, key], value))
+            if isinstance(value, dict):
+                walk(value, [*keys, key])
 
-    walk(body, "")
+    if isinstance(body, dict):
+        walk(body, [])
     if not candidates:
         raise ValueError("no list of objects found in the sample: pass --records-path")
-    _, _, dotted, records = max(candidates, key=lambda c: (c[0], c[1], -c[2].count(".")))
-    return dotted, records
+    *_, keys, records = max(candidates, key=lambda c: c[:3])
+    if all(isinstance(r.get("node"), dict) for r in records):
+        return path_of(keys) + "[*].node", [r["node"] for r in records]
+    return path_of(keys), records
 
 
 def scalar_type(value: Any) -> str:
     if isinstance(value, bool):
-        return "BOOLEAN"
+        return "BOOL"
     if isinstance(value, int):
-        return "INTEGER"
+        return "INT64"
     if isinstance(value, float):
-        return "FLOAT"
+        return "FLOAT64"
     if isinstance(value, str) and DATE.match(value):
         return "DATE"
     if isinstance(value, str) and INSTANT.match(value):
@@ -84,13 +154,13 @@ def scalar_type(value: Any) -> str:
 
 
 def widen(a: str | None, b: str) -> str:
-    """The type that holds values of both: INTEGER+FLOAT is FLOAT, DATE+TIMESTAMP is TIMESTAMP,
+    """The type that holds values of both: INT64+FLOAT64 is FLOAT64, DATE+TIMESTAMP is TIMESTAMP,
     anything else mixed is STRING (the loader keeps the text)."""
     if a is None or a == b:
         return b
     pair = {a, b}
-    if pair == {"INTEGER", "FLOAT"}:
-        return "FLOAT"
+    if pair == {"INT64", "FLOAT64"}:
+        return "FLOAT64"
     if pair == {"DATE", "TIMESTAMP"}:
         return "TIMESTAMP"
     return "STRING"
@@ -126,144 +196,147 @@ def infer_field(name: str, values: list[Any]) -> dict:
 def column_name(key: str, taken: set[str]) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", key)
     name = name if re.match(r"^[A-Za-z_]", name) else f"_{name}"
-    while name in taken:
+    while name.lower() in taken:
         name += "_"
     return name[:300]
 
 
 def name_columns(fields: list[dict]) -> dict[str, str]:
-    """Rename top-level keys BigQuery cannot use as column names; returns column → source key
-    (the config's `records.fields`)."""
-    renamed, taken = {}, {f["name"] for f in fields if COLUMN.match(f["name"])}
+    """Rename the top-level keys BigQuery cannot use as column names, the suite's own column
+    names (`_deleted`) and case-insensitive repeats; returns column → path of the key (the
+    config's `records.fields`, quoted where the key needs it)."""
+    renamed, taken = {}, set(RESERVED_COLUMNS)
     for spec in fields:
-        if not COLUMN.match(spec["name"]):
+        if not COLUMN.match(spec["name"]) or spec["name"].lower() in taken:
             column = column_name(spec["name"], taken)
-            taken.add(column)
-            renamed[column] = spec["name"]
+            renamed[column] = path_of([spec["name"]])
             spec["name"] = column
+        taken.add(spec["name"].lower())
     return renamed
 
 
-def pick(fields: list[dict], names: tuple[str, ...], types: set[str]) -> str | None:
-    by_name = {f["name"].lower(): f["name"] for f in fields
-               if f["type"] in types and f.get("mode") != "REPEATED"}
-    return next((by_name[n.lower()] for n in names if n.lower() in by_name), None)
-
-
-def find_value(body: Any, names: tuple[str, ...], skip: str) -> tuple[str, Any] | None:
-    """The first key among `names` anywhere in the body (outside the records): its path and value."""
-    if not isinstance(body, dict):
-        return None
-    queue: list[tuple[str, dict]] = [("", body)]
-    while queue:
-        prefix, node = queue.pop(0)
-        for key, value in node.items():
-            dotted = f"{prefix}.{key}" if prefix else key
-            if dotted == skip:
-                continue
-            if key in names and not isinstance(value, dict | list):
-                return dotted, value
-            if isinstance(value, dict):
-                queue.append((dotted, value))
-    return None
-
-
-def guess_pagination(body: Any, records_path: str, notes: list[str]) -> dict:
-    found = find_value(body, NEXT_URL_NAMES, records_path)
-    if found and isinstance(found[1], str | type(None)):
-        return {"type": "next_url", "next_url_path": found[0]}
-    if found := find_value(body, CURSOR_TOKEN_NAMES, records_path):
-        notes.append(f"pagination: cursor from {found[0]}; check the name of the request "
-                     "parameter that takes it (cursor_param)")
-        return {"type": "cursor", "cursor_path": found[0], "cursor_param": found[0].split(".")[-1]}
-    if found := find_value(body, TOTAL_PAGES_NAMES, records_path):
-        notes.append("pagination: page numbers; check page_param/size_param names and page_size")
-        return {"type": "page_number", "page_param": "page", "total_pages_path": found[0]}
-    if found := find_value(body, TOTAL_COUNT_NAMES, records_path):
-        notes.append("pagination: offset/limit; check offset_param/limit_param names and page_size")
-        return {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 100,
-                "total_count_path": found[0]}
-    notes.append("pagination: nothing in the sample says how to get the next page, so `single` "
-                 "(one request per window); see docs/config.md \"Pagination types\" if the API pages")
-    return {"type": "single"}
-
-
-def propose(name: str, body: Any, records_path: str | None = None, url: str | None = None,
+def propose(name: str, sample: Sample, records_path: str | None = None,
             existing_source: dict | None = None, schedule: str | None = None,
             auth_header: tuple[str, str] | None = None) -> Proposal:
-    """A config and schema for entity `name` (`<source>/<entity>`) from a sample response body;
+    """A config and schema for entity `name` (`<source>/<entity>`) from a sample response;
     `existing_source` is the source's _source.json if it has one (else one is proposed, with an
     auth scheme guessed from `auth_header`, the (name, value) the sample was fetched with)."""
-    source, entity = name.split("/")
-    path, records = find_records(body, records_path)
+    path, records = find_records(sample.body, records_path)
     objects = [r for r in records if isinstance(r, dict)]
     if not objects:
         raise ValueError(f"the records at {path or 'the body'!r} are empty or not objects: "
                          "a sample needs at least one record")
     notes: list[str] = []
-    schema = infer_fields(objects)
+    found_from = ("--records-path" if records_path is not None else "the response: the body is the list"
+                  if path == "" else "the longest list of objects in the response")
+    noted(notes, "records.path", json.dumps(path), found_from)
+    parts = urlsplit(sample.url) if sample.url else None
+    params = [Param(k, v) for k, v in parse_qsl(parts.query)] if parts else []
+    evidence = Evidence(sample.body, objects, sample.headers, params, sample.request_body)
+    fields = infer_fields(objects)
+    noted(notes, "schema", f"{len(fields)} columns", f"the values of {len(objects)} sample record(s)")
+    endpoint = Endpoint(name, (parts.path or "/") if parts else f"/{name.split('/')[1]}", path, fields,
+                        evidence, base_url=f"{parts.scheme}://{parts.netloc}" if parts else None,
+                        auth=sample_auth(auth_header), notes=notes)
+    return build(endpoint, existing_source, schedule)
+
+
+def sample_auth(header: tuple[str, str] | None) -> dict | None:
+    """The scheme the sample request used (`None`: none); its value is never written."""
+    if header is None:
+        return None
+    name, value = header
+    if name.lower() == "authorization" and value.lower().startswith("bearer "):
+        return {"type": "bearer", "evidence": f"the {name}: Bearer header of the sample request"}
+    return {"type": "api_key", "in": "header", "name": name,
+            "evidence": f"the {name} header of the sample request"}
+
+
+def build(endpoint: Endpoint, existing_source: dict | None, schedule: str | None) -> Proposal:
+    """The proposal for one endpoint: key, cursor, paging and date filter guessed, validated."""
+    source, entity = endpoint.name.split("/")
+    notes = list(endpoint.notes)
+    schema, ev = endpoint.fields, endpoint.evidence
     renamed = name_columns(schema)
-    key = pick(schema, KEY_NAMES, {"STRING", "INTEGER"})
-    if key is None:
-        key = schema[0]["name"]
-        notes.append(f"merge_keys: no id-like field found; guessed {key!r}, set the field(s) that "
-                     "identify a record")
+    key = guess_key(schema, entity, notes)
     for spec in schema:
-        if spec["name"] == key:
-            spec["mode"] = "REQUIRED"
-    cursor = pick(schema, CURSOR_NAMES, {"TIMESTAMP", "DATE"})
-    parts = urlsplit(url) if url and url.startswith(("http://", "https://")) else None
+        spec["mode"] = "REQUIRED" if spec["name"] == key else spec["mode"]
+    ev.key_path = renamed.get(key, path_of([key]))
+    cursor = guess_cursor(schema, notes)
+    pagination = guess_pagination(ev, notes)
+    date_filter = guess_date_filter(ev, notes)
+    request: dict[str, Any] = {"path": endpoint.path, "method": "GET"}
+    used = {v for k, v in pagination.items() if k.endswith("_param")} | set((date_filter or {}).values())
+    if params := {p.name: p.value for p in ev.params if p.value is not None and p.name not in used}:
+        request["params"] = params
+    if ev.request_body is not None or pagination["type"] == "graphql":
+        request.update(method="POST", body=request_body(ev.request_body, pagination, notes))
     config: dict[str, Any] = {
         "$schema": "../../ingestion/contract/schemas/entity.schema.json",
-        "description": f"{entity} from {source} (scaffolded from a sample response; review it)",
-        "request": {"path": parts.path if parts else f"/{entity}", "method": "GET"},
-        "records": {"path": path},
-        "pagination": guess_pagination(body, path, notes),
-        "merge_keys": [key],
-        "target": {"table": column_name(entity, set())},
+        "description": endpoint.description or f"{entity} from {source} (scaffolded; review it)",
+        "request": request, "records": {"path": endpoint.records_path}, "pagination": pagination,
+        "merge_keys": [key], "target": {"table": column_name(entity, set())},
     }
     if renamed:
         config["records"]["fields"] = renamed
-        notes.append(f"columns renamed for BigQuery: {renamed}")
+        noted(notes, "records.fields", renamed, "keys BigQuery cannot name as columns")
     if cursor:
         config["cursor_field"] = cursor
-        notes.append(f"cursor_field: {cursor!r}. To fetch only changes, add a date_filter with "
-                     "the request parameters the API filters on (docs/config.md)")
-    else:
-        notes.append("no updated-at field found: every run reads everything (set cursor_field "
-                     "and date_filter if the API can filter by change time)")
+    if date_filter:
+        config["date_filter"] = date_filter
+    elif cursor:
+        notes.append("date_filter: none (no date parameter seen): every run reads everything; if the API "
+                     "filters by change time add one, else see "
+                     "docs/config.md#incremental-without-a-date-filter")
     if schedule:
         config["schedule"] = {"cron": schedule, "time_zone": "Etc/UTC", "sync_mode": "incremental"}
-    source_config = None
-    if existing_source is None:
-        base = (f"{parts.scheme}://{parts.netloc}" if parts
-                else f"${{{column_name(source, set()).upper()}_API_URL:-https://api.example.com}}")
-        if not parts:
-            notes.append(f"base_url: {base} is a placeholder; set the API's address in "
-                         f"config/{source}/_source.json")
-        start = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
-        source_config = {"$schema": "../../ingestion/contract/schemas/entity.schema.json#/$defs/source",
-                         "description": f"The {source} API.", "base_url": base,
-                         "auth": guess_auth(source, auth_header, notes), "start_date": start,
-                         "target": {"dataset": column_name(source, set())}}
+    source_config = None if existing_source is not None else propose_source(endpoint, notes)
     check(config, schema, existing_source or source_config)
-    return Proposal(config, schema, notes, source_config)
+    return Proposal(endpoint.name, config, schema, notes, source_config)
 
 
-def guess_auth(source: str, header: tuple[str, str] | None, notes: list[str]) -> dict:
-    """The scheme the sample request used; its value is never written, only where it must go."""
-    if header is None:
+def request_body(sent: dict | None, pagination: dict, notes: list[str]) -> dict:
+    """The POSTed body, without the variables the GraphQL paginator sets itself."""
+    if sent is None:
+        noted(notes, "request.body", GRAPHQL_PLACEHOLDER, "no --data: a placeholder",
+              "put the GraphQL query (and variables) the sample answers there")
+        return dict(GRAPHQL_PLACEHOLDER)
+    body = copy.deepcopy(sent)
+    if pagination["type"] == "graphql" and isinstance(body.get("variables"), dict):
+        body["variables"].pop(pagination.get("cursor_variable", "after"), None)
+        if "page_size" in pagination:
+            body["variables"].pop(pagination.get("size_variable", "first"), None)
+    return body
+
+
+def propose_source(endpoint: Endpoint, notes: list[str]) -> dict:
+    source = endpoint.name.split("/")[0]
+    base = endpoint.base_url or None
+    if base and not base.startswith("/"):
+        noted(notes, "base_url", base, endpoint.base_from)
+    else:
+        placeholder = f"${{{column_name(source, set()).upper()}_API_URL:-https://api.example.com}}"
+        notes.append(f"base_url: {placeholder}{base or ''} is a placeholder; set the API's address in "
+                     f"config/{source}/_source.json")
+        base = placeholder + (base or "").rstrip("/")
+    start = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+    return {"$schema": "../../ingestion/contract/schemas/entity.schema.json#/$defs/source",
+            "description": f"The {source} API.", "base_url": base,
+            "auth": source_auth(source, endpoint.auth, notes), "start_date": start,
+            "target": {"dataset": column_name(source, set())}}
+
+
+def source_auth(source: str, guessed: dict | None, notes: list[str]) -> dict:
+    """The guessed auth with its secret named `<source>-api`, and what to store there."""
+    if guessed is None:
         notes.append(f"auth: none; if the API needs credentials set config/{source}/_source.json "
                      "auth (docs/config.md \"Auth types\") and store them in Secret Manager")
         return {"type": "none"}
-    secret, (name, value) = f"{source}-api", header
-    if name.lower() == "authorization" and value.lower().startswith("bearer "):
-        auth, stored = {"type": "bearer", "secret": secret}, '{"token": "..."}'
-    else:
-        auth, stored = {"type": "api_key", "in": "header", "name": name, "secret": secret}, \
-            '{"api_key": "..."}'
-    notes.append(f"auth: {auth['type']} from secret {secret!r}: store {stored} there (locally: "
-                 f".local/secrets.json as {{\"{secret}\": {stored}}})")
+    auth = {k: v for k, v in guessed.items() if k != "evidence"}
+    secret = auth["secret"] = f"{source}-api"
+    stored = json.dumps(dict.fromkeys(SECRET_FIELDS[auth["type"]], "..."))
+    noted(notes, "auth", auth, guessed["evidence"],
+          f"store {stored} in secret {secret!r} (locally: .local/secrets.json as {{\"{secret}\": {stored}}})")
     return auth
 
 
@@ -278,6 +351,18 @@ def check(config: dict, schema: list[dict], source: dict | None) -> None:
         problems = cross_check(EntityConfig.parse("scaffold/proposal", spec, schema))
     if problems:
         raise ValueError("the proposal does not validate: " + "; ".join(problems))
+
+
+def files_of(proposals: list[Proposal], config_dir: Path, schema_dir: Path) -> dict[Path, Any]:
+    """Where each proposed document goes: config and schema per entity, the source's once."""
+    files: dict[Path, Any] = {}
+    for proposal in proposals:
+        source, entity = proposal.name.split("/")
+        files[config_dir / source / f"{entity}.json"] = proposal.config
+        files[schema_dir / source / f"{entity}.json"] = proposal.schema
+        if proposal.source:
+            files[config_dir / source / "_source.json"] = proposal.source
+    return files
 
 
 def dumps(document: Any) -> str:

@@ -55,15 +55,17 @@ def test_scaffold_proposes_a_config_and_schema_that_validate(env, tmp_path, caps
     assert config["pagination"] == {"type": "page_number", "page_param": "page",
                                     "total_pages_path": "meta.total_pages"}
     assert {n: (f["type"], f["mode"]) for n, f in fields.items() if n != "maker" and n != "parts"} == {
-        "id": ("INTEGER", "REQUIRED"), "name": ("STRING", "NULLABLE"),
-        "unit_price": ("FLOAT", "NULLABLE"), "active": ("BOOLEAN", "NULLABLE"),
+        "id": ("INT64", "REQUIRED"), "name": ("STRING", "NULLABLE"),
+        "unit_price": ("FLOAT64", "NULLABLE"), "active": ("BOOL", "NULLABLE"),
         "updated_at": ("TIMESTAMP", "NULLABLE"), "launched": ("DATE", "NULLABLE"),
         "tags": ("STRING", "REPEATED"), "note": ("STRING", "NULLABLE")}
     assert fields["maker"]["type"] == "RECORD" and fields["maker"]["mode"] == "NULLABLE"
     assert [f["name"] for f in fields["maker"]["fields"]] == ["name", "country"]
     assert (fields["parts"]["type"], fields["parts"]["mode"]) == ("RECORD", "REPEATED")
-    assert {f["name"]: f["type"] for f in fields["parts"]["fields"]} == {"sku": "STRING", "qty": "INTEGER"}
-    assert "review: pagination: page numbers" in out
+    assert {f["name"]: f["type"] for f in fields["parts"]["fields"]} == {"sku": "STRING", "qty": "INT64"}
+    assert ('review: pagination: {"type": "page_number", "page_param": "page", "total_pages_path": '
+            '"meta.total_pages"} (from meta.total_pages in the response; the parameter name page: a guess, '
+            'check it)') in out
     assert cli(["validate", "--config-dir", str(env.settings.config_dir),
                 "--schema-dir", str(env.settings.schema_dir)]) == 0
     assert load_entity("acme/widgets", env.settings.config_dir, env.settings.schema_dir).merge_keys == ("id",)
