@@ -14,12 +14,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ingestion.contract import children as child_tables
+from ingestion.contract.checks import (
+    filter_problems,
+    format_problems,
+    graphql_problems,
+    history_problems,
+    incremental_problems,
+    path_problems,
+    placeholder_problems,
+)
 from ingestion.contract.envrefs import ALL_FIELDS, expand, has_key
 from ingestion.contract.errors import ConfigError, PayloadError
-from ingestion.contract.jsonpath import PathSyntaxError, compile_path
-from ingestion.contract.placeholders import placeholders_in
 from ingestion.contract.schema import entity_schema, schema_errors
-from ingestion.contract.sections import IncrementalSpec, Sections, parse_sections, with_defaults
+from ingestion.contract.sections import ChildSpec, Sections, parse_sections, with_defaults
+from ingestion.contract.writes import write_problems
 
 SOURCE_FILE = "_source.json"
 TIME_TYPES = {"TIMESTAMP", "DATETIME", "DATE"}
@@ -38,11 +47,30 @@ RAW_COLUMN = {"name": "_raw", "type": "JSON", "mode": "NULLABLE",
               "description": "The record exactly as the API sent it (target.raw_json)."}
 SOFT_DELETE_COLUMNS = [
     {"name": "_deleted", "type": "BOOL", "mode": "NULLABLE",
-     "description": "TRUE once a historical_full snapshot no longer had this row (full_refresh)."},
+     "description": "TRUE once the row is deleted at the source: flagged or listed as deleted (deletes), "
+                    "or missing from a complete historical_full snapshot (full_refresh)."},
     {"name": "_deleted_at", "type": "TIMESTAMP", "mode": "NULLABLE",
-     "description": "When the snapshot that missed this row finished."},
+     "description": "When it was deleted: the flagged record's cursor or the tombstone's time "
+                    "(deletes), or when the snapshot that missed it finished."},
 ]
-RESERVED_COLUMNS = {c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN, *SOFT_DELETE_COLUMNS]} | {"_seq"}
+# Columns of a `target.write: history` table (ingestion/warehouse/history.py), after the others.
+HISTORY_COLUMNS = [
+    {"name": "_valid_from", "type": "TIMESTAMP", "mode": "NULLABLE",
+     "description": "Start of this version: the record's cursor_field (else when it was extracted)."},
+    {"name": "_valid_to", "type": "TIMESTAMP", "mode": "NULLABLE",
+     "description": "End of this version: the next version's _valid_from, or when the record was "
+                    "deleted; NULL while current."},
+    {"name": "_is_current", "type": "BOOL", "mode": "NULLABLE",
+     "description": "TRUE for the record's current version (_valid_to IS NULL)."},
+    {"name": "_hash", "type": "STRING", "mode": "NULLABLE",
+     "description": "Digest of the version's content (loader columns and cursor_field left out): "
+                    "a record re-sent unchanged adds no version."},
+]
+HASH_COLUMN = HISTORY_COLUMNS[-1]  # also staged: computed when the rows are built
+# staging only: `_seq` orders a run's rows, `_delete`/`_tombstone` mark deletions (warehouse/writes.py)
+RESERVED_COLUMNS = ({c["name"] for c in [*METADATA_COLUMNS, RAW_COLUMN, *SOFT_DELETE_COLUMNS]}
+                    | {"_seq", "_delete", "_tombstone"})
+RESERVED_PREFIXES = ("_TABLE_", "_FILE_", "_PARTITION", "_ROW_TIMESTAMP")  # BigQuery's own, upper-cased
 
 
 def _read_json(path: Path) -> Any:
@@ -72,6 +100,7 @@ class EntityConfig(Sections):
 
     name: str
     fields: list[dict]
+    child_fields: dict[str, list[dict]]  # `children` name → its BigQuery schema JSON
 
     @property
     def source(self) -> str:
@@ -108,7 +137,17 @@ class EntityConfig(Sections):
     def table_fields(self) -> list[dict]:
         """The target table's schema: the entity's columns plus the loader's metadata columns."""
         return (self.fields + METADATA_COLUMNS + ([RAW_COLUMN] if self.target.raw_json else [])
-                + (SOFT_DELETE_COLUMNS if self.absent_rows == "soft_delete" else []))
+                + (SOFT_DELETE_COLUMNS if self.soft_deletes else []))
+
+    @property
+    def soft_deletes(self) -> bool:
+        """Deleted rows are kept, flagged `_deleted`/`_deleted_at` (full_refresh or deletes)."""
+        return self.absent_rows == "soft_delete" or bool(self.deletes and self.deletes.mode == "soft_delete")
+
+    def child_table_fields(self, child: ChildSpec) -> list[dict]:
+        """A child table's schema: `_parent_<key>`, `_position`, its columns, the metadata columns."""
+        return child_tables.table_fields(self.child_fields.get(child.name, []), self.fields, self.merge_keys,
+                                         self.target.table, METADATA_COLUMNS)
 
     @property
     def absent_rows(self) -> str:
@@ -120,9 +159,11 @@ class EntityConfig(Sections):
         return self.description or f"{self.name}, ingested by config/{self.name}.json"
 
     @classmethod
-    def parse(cls, name: str, spec: dict, fields: list[dict]) -> EntityConfig:
+    def parse(cls, name: str, spec: dict, fields: list[dict],
+              child_fields: dict[str, list[dict]] | None = None) -> EntityConfig:
         """From a resolved config (valid against the schema): defaults applied, sections typed."""
-        return cls(name=name, fields=fields, **parse_sections(with_defaults(spec, entity_schema())))
+        return cls(name=name, fields=fields, child_fields=child_fields or {},
+                   **parse_sections(with_defaults(spec, entity_schema())))
 
 
 def config_files(config_dir: Path) -> dict[str, Path]:
@@ -167,8 +208,13 @@ def _load(name: str, path: Path, schema_path: Path, allow_unset: Collection[str]
     _check("resolved", spec, path, f" (merged with {SOURCE_FILE})")
     fields = _read_json(schema_path)
     _check("bq", fields, schema_path)
+    child_fields = {}
+    for child in spec.get("children", ()):  # schema/<source>/<entity>.<name>.json
+        child_path = child_tables.schema_path(schema_path, child["name"])
+        child_fields[child["name"]] = _read_json(child_path)
+        _check("bq", child_fields[child["name"]], child_path)
     try:
-        entity = EntityConfig.parse(name, spec, fields)
+        entity = EntityConfig.parse(name, spec, fields, child_fields)
     except ValueError as exc:  # a date the schema's pattern lets through (2026-02-30)
         raise ConfigError(f"{path}: start_date: {exc}") from None
     problems = cross_check(entity)
@@ -189,7 +235,7 @@ def cross_check(entity: EntityConfig) -> list[str]:
     if dupes:
         problems.append(f"duplicate column names (BigQuery is case-insensitive): {', '.join(dupes)}")
     reserved = [n for n in by_name if n.lower() in RESERVED_COLUMNS
-                or n.upper().startswith(("_TABLE_", "_FILE_", "_PARTITION", "_ROW_TIMESTAMP"))]
+                or n.upper().startswith(RESERVED_PREFIXES)]
     if reserved:
         problems.append(f"reserved column names in the schema: {', '.join(reserved)}")
 
@@ -219,145 +265,20 @@ def cross_check(entity: EntityConfig) -> list[str]:
         problems.append("records.path must be empty for format jsonl (each line is a record)")
     problems.extend(format_problems(entity))
     problems.extend(path_problems(entity))
+    problems.extend(filter_problems(entity))
     problems.extend(placeholder_problems(entity))
     problems.extend(graphql_problems(entity))
     if entity.cursor_field:
         scalar_column("cursor_field", entity.cursor_field, CURSOR_TYPES[entity.incremental.cursor_type])
     problems.extend(incremental_problems(entity))
+    problems.extend(child_tables.problems(entity.children, entity.child_fields, entity.target.table,
+                                          RESERVED_COLUMNS, entity.target.write))
+    problems.extend(write_problems(entity))
+    problems.extend(history_problems(entity))
     if entity.target.partition:
         scalar_column("partition field", entity.target.partition.field, TIME_TYPES)
     for column in entity.target.cluster_by:
         scalar_column("cluster_by column", column)
-    return problems
-
-
-def incremental_problems(entity: EntityConfig) -> list[str]:
-    """`incremental` reads the cursor; a sequence cursor has no dates to plan windows with."""
-    spec = entity.incremental
-    if spec == IncrementalSpec():
-        return []
-    if not entity.cursor_field:
-        return ["incremental: needs cursor_field (the column it compares)"]
-    problems = []
-    if spec.sequence and entity.date_filter is not None:
-        problems.append(f"incremental.cursor_type {spec.cursor_type}: a date_filter plans time windows; "
-                        "send the watermark with incremental.param instead")
-    if spec.sequence and entity.lookback:
-        problems.append(f"lookback: a duration cannot be taken off an {spec.cursor_type} cursor")
-    if spec.param and not spec.sequence:
-        problems.append("incremental.param: only for cursor_type integer or string "
-                        "(a timestamp watermark goes in through date_filter)")
-    return problems
-
-
-DELIMITED = ("csv", "tsv")  # one record per row
-BODYLESS = ("jsonl", *DELIMITED)  # no parsed body: nothing for a body path to read
-BODY_PATHS = ("total_pages_path", "total_count_path", "cursor_path", "next_url_path", "is_last_path",
-              "has_more_path", "page_info_path")
-
-
-def format_problems(entity: EntityConfig) -> list[str]:
-    """Each `records` setting belongs to a format, and a format without a body cannot be paged by
-    paths into it; XML values are text, so a true/false flag in it never ends a walk."""
-    records, fmt = entity.records, entity.records.format
-    delimited = fmt in DELIMITED
-    problems = []
-    if delimited and records.path:
-        problems.append(f"records.path must be empty for format {fmt} (each row is a record)")
-    misplaced = [name for name, used in (
-        ("delimiter", records.delimiter is not None), ("quote_char", records.quote_char is not None),
-        ("column_names", bool(records.column_names)), ("header", not records.header)) if used]
-    if misplaced and not delimited:
-        problems.append(f"records.{', records.'.join(misplaced)}: only for format csv or tsv, not {fmt}")
-    if delimited and not records.header and not records.column_names:
-        problems.append("records.header is false: name the columns with records.column_names")
-    if delimited and records.delimiter is not None and records.delimiter == records.quote_char:
-        problems.append("records.delimiter and records.quote_char must differ")
-    if records.namespaces and fmt != "xml":
-        problems.append(f"records.namespaces: only for format xml, not {fmt}")
-    if records.columns and fmt in BODYLESS:
-        problems.append(f"records.columns reads column names from the body, which format {fmt} has not")
-    if fmt in BODYLESS:
-        problems.extend(f"pagination.{name} reads the response body, which format {fmt} has not"
-                        for name in BODY_PATHS if entity.pagination.get(name))
-    if fmt == "xml":
-        problems.extend(f"pagination.{name}: XML values are text, never true or false; page by a "
-                        "total or until an empty page" for name in ("is_last_path", "has_more_path")
-                        if entity.pagination.get(name))
-    return problems
-
-
-def path_settings(entity: EntityConfig) -> list[tuple[str, str, bool]]:
-    """(setting, path, reads one value) for every path the config holds (docs/config.md#paths)."""
-    records, job, fan_out = entity.records, entity.async_job, entity.fan_out
-    found = [("records.path", records.path, False),
-             *((f"records.fields.{column}", path, False) for column, path in records.fields.items())]
-    choices = [("pagination", entity.pagination), ("auth", entity.auth)]
-    source = fan_out.from_endpoint if fan_out else None
-    if source:
-        found += [("fan_out.from_endpoint.records_path", source.records_path, False),
-                  ("fan_out.from_endpoint.value_path", source.value_path, True)]
-        choices.append(("fan_out.from_endpoint.pagination", source.pagination))
-    if job:
-        found += [(f"async_job.{name}", getattr(job, name), True)
-                  for name in ("job_id_path", "status_path", "result_url_path")]
-    found += [(f"{where}.{name}", value, True) for where, choice in choices
-              for name, value in choice.options.items() if name.endswith("_path")]
-    for number, rule in enumerate(entity.response_actions):
-        found += [(f"response_actions[{number}].path", rule.path, False),
-                  (f"response_actions[{number}].message_path", rule.message_path, True)]
-    return [(setting, path, one) for setting, path, one in found if isinstance(path, str)]
-
-
-def path_problems(entity: EntityConfig) -> list[str]:
-    """Every path parses; one that must reach a single value has no `[*]`; a downloaded report is
-    one file, not pages."""
-    problems = []
-    for setting, path, one in path_settings(entity):
-        try:
-            compiled = compile_path(path)
-        except PathSyntaxError as exc:
-            problems.append(f"{setting}: {exc}")
-            continue
-        if one and compiled.wildcard:
-            problems.append(f"{setting}: {path!r} has [*], which gives a list; this setting reads one value")
-    job = entity.async_job
-    if job and job.result_url_path and entity.pagination.type != "single":
-        problems.append("async_job.result_url_path: the report is one downloaded file; pagination "
-                        f"must be single, not {entity.pagination.type}")
-    return problems
-
-
-def placeholder_problems(entity: EntityConfig) -> list[str]:
-    """Placeholders must have something to fill them: `{item}` a fan_out, `{job_id}` an async_job;
-    a date_filter without start_param/end_param must place `{start}` itself."""
-    job = entity.async_job
-    requests = [entity.request, *([job.create, job.poll] if job else [])]
-    used = placeholders_in([[r.path, r.params, r.headers, r.body] for r in requests])
-    problems = []
-    if "item" in used and not entity.fan_out:
-        problems.append("{item} is used, but the entity has no fan_out")
-    if "job_id" in used and not job:
-        problems.append("{job_id} is used, but the entity has no async_job")
-    if job and "job_id" in placeholders_in([job.create.path, job.create.params, job.create.body]):
-        problems.append("async_job.create cannot use {job_id}: the job does not exist yet")
-    date_filter = entity.date_filter
-    if date_filter and not (date_filter.start_param or date_filter.end_param) and "start" not in used:
-        problems.append("date_filter has no start_param/end_param and no request uses {start}")
-    return problems
-
-
-def graphql_problems(entity: EntityConfig) -> list[str]:
-    """GraphQL paging writes its cursor into `request.body.variables`: the query must be POSTed
-    as a JSON body (a GET would send neither the query nor the cursor)."""
-    if entity.pagination.type != "graphql":
-        return []
-    request, problems = entity.request, []
-    if (request.method or "GET").upper() != "POST" or not isinstance(request.body, dict):
-        problems.append("pagination graphql: the query goes in request.body ({\"query\": …, \"variables\": "
-                        "{…}}) with request.method POST")
-    elif not isinstance(request.body.get("variables", {}), dict):
-        problems.append("pagination graphql: request.body.variables must be an object")
     return problems
 
 
@@ -371,13 +292,19 @@ def validate_all(config_dir: Path, schema_dir: Path) -> dict[str, str]:
         except ConfigError as exc:
             problems[str(source_path)] = str(exc)
     names = config_files(config_dir)
+    used = set(names)  # and the child schemas (<entity>.<child>) of the entities
     for name in names:
         try:
-            load_entity(name, config_dir, schema_dir, ALL_FIELDS)
+            entity = load_entity(name, config_dir, schema_dir, ALL_FIELDS)
+            used.update(f"{name}.{child.name}" for child in entity.children)
         except ConfigError as exc:
             problems[str(names[name])] = str(exc)
+            used.update(f"{name}.{p.stem.partition('.')[2]}" for p in schema_dir.glob(f"{name}.*.json"))
     for schema_path in sorted(schema_dir.glob("*/*.json")):
         name = f"{schema_path.parent.name}/{schema_path.stem}"
-        if name not in names:
-            problems[str(schema_path)] = f"{schema_path}: no config/{name}.json uses this schema"
+        if name not in used:
+            parent, _, child = name.partition(".")
+            problems[str(schema_path)] = f"{schema_path}: " + (
+                f"config/{parent}.json has no children entry {child!r}" if child and parent in names
+                else f"no config/{name}.json uses this schema")
     return problems

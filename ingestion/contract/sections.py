@@ -166,6 +166,7 @@ class RecordsSpec:
     column_names: tuple[str, ...] = ()
     namespaces: dict[str, str] = field(default_factory=dict)
     columns: HeaderColumns | None = None
+    filters: tuple[dict, ...] = ()  # condition documents with an `action` (ingestion/rows/filters.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,6 +211,7 @@ class TargetSpec:
     raw_json: bool
     partition: PartitionSpec | None = None
     cluster_by: tuple[str, ...] = ()
+    write: str = "merge"  # a registered write mode (ingestion/warehouse/writes.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,8 +263,52 @@ class AsyncJobSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TombstoneEndpoint:
+    """`deletes.endpoint`: a request listing deleted keys, walked after each slice's records."""
+
+    path: str
+    key_fields: dict[str, str]  # merge-key column → path in a tombstone
+    records_path: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    deleted_at_field: str | None = None
+    pagination: Choice = field(default_factory=lambda: Choice(type="single"))
+
+    @property
+    def request(self) -> RequestSpec:
+        return RequestSpec(path=self.path, params=self.params)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletesSpec:
+    """Deletions the API reports: records matching `when` (a condition document, compiled by
+    ingestion/contract/conditions.py), and/or tombstones from `endpoint`."""
+
+    mode: str
+    when: dict | None = None
+    endpoint: TombstoneEndpoint | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaSpec:
+    """What a top-level record field no column reads does (ingestion/rows/newfields.py)."""
+
+    on_new_field: str = "report"
+
+
+@dataclass(frozen=True, kw_only=True)
 class FullRefreshSpec:
     absent_rows: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChildSpec:
+    """One `children` entry: an array inside each record, loaded into a table of its own
+    (ingestion/contract/children.py)."""
+
+    name: str
+    path: str
+    table: str
+    keys: tuple[str, ...] = ()  # the child's own id columns; none: its place in the array
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,6 +335,9 @@ class Sections:
     async_job: AsyncJobSpec | None = None
     schedule: ScheduleSpec | None = None
     response_actions: tuple[ResponseAction, ...] = ()
+    children: tuple[ChildSpec, ...] = ()
+    schema: SchemaSpec = field(default_factory=SchemaSpec)
+    deletes: DeletesSpec | None = None
 
 
 def parse_sections(spec: dict) -> dict[str, Any]:
@@ -324,14 +373,19 @@ def parse_sections(spec: dict) -> dict[str, Any]:
             "failed_values": tuple(job.get("failed_values", ()))})),
         "schedule": section(ScheduleSpec, spec.get("schedule")),
         "full_refresh": section(FullRefreshSpec, spec["full_refresh"]),
+        "schema": section(SchemaSpec, spec.get("schema", {})),
         "response_actions": tuple(section(ResponseAction, rule, status=_statuses(rule.get("status")))
                                   for rule in spec.get("response_actions", ())),
+        "children": tuple(section(ChildSpec, child, keys=tuple(child.get("keys", ())))
+                          for child in spec.get("children", ())),
+        "deletes": _deletes(spec.get("deletes")),
     }
 
 
 def _records(document: dict) -> RecordsSpec:
     columns = document.get("columns")
     return section(RecordsSpec, document, column_names=tuple(document.get("column_names", ())),
+                   filters=tuple(document.get("filters", ())),
                    columns=None if columns is None else HeaderColumns(
                        names=tuple(columns["names"]), values=tuple(columns["values"])))
 
@@ -346,6 +400,14 @@ def _from_endpoint(document: dict | None) -> FromEndpoint | None:
         return None
     pagination = Choice.parse(document.get("pagination", {"type": "single"}))
     return section(FromEndpoint, document, pagination=pagination)
+
+
+def _deletes(document: dict | None) -> DeletesSpec | None:
+    if document is None:
+        return None
+    endpoint = document.get("endpoint")
+    return section(DeletesSpec, document, endpoint=None if endpoint is None else section(
+        TombstoneEndpoint, endpoint, pagination=Choice.parse(endpoint.get("pagination", {"type": "single"}))))
 
 
 def attribute_names(cls: type) -> set[str]:

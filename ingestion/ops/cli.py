@@ -6,7 +6,7 @@
     publish    send a validated trigger message with google-cloud-pubsub, print the gcloud equivalent;
                --local: have the function on the local stack process it, print its runs
     scaffold   propose config + schema JSON from a sample API response (file or URL) or an
-               OpenAPI 3 document
+               OpenAPI 3 document; --update: add the columns the loader added to a table
     gaps       list the windows never loaded; --publish sends the backfills (--local: local stack)
     manifest   what the configs ask of a project (datasets, secrets, schedules, env): read by deploy/
 
@@ -160,9 +160,10 @@ def run_message(message: dict, settings: Settings | None = None) -> int:
 
 
 def filtered_note(runs: list) -> str:
-    """`, N filtered`, for an entity that leaves records outside its window (incremental.client_filter)."""
+    """`, N filtered`, for an entity that leaves records out on purpose (records.filters, or outside
+    the window: incremental.client_filter)."""
     filtered = sum(r.filtered for r in runs)
-    return f", {filtered} filtered (outside the window)" if filtered else ""
+    return f", {filtered} filtered (not loaded on purpose)" if filtered else ""
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -206,6 +207,8 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
 
     if problem := scaffold_usage(args):
         return fail(f"{args.entity}: {problem}")
+    if args.update:
+        return scaffold_update(args)
     source = args.entity.split("/")[0]
     try:
         source_file = config_dir() / source / "_source.json"
@@ -235,12 +238,31 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     return 0
 
 
+def scaffold_update(args: argparse.Namespace) -> int:
+    """`scaffold --update <entity>`: the columns the loader added to its table into its schema JSON."""
+    from ingestion.ops.scaffold_update import write_update
+
+    try:
+        lines = write_update(args.entity, config_dir(), schema_dir(), os.environ.get("GOOGLE_CLOUD_PROJECT"),
+                             args.stdout)
+    except (ConfigError, PayloadError, ValueError) as exc:
+        return fail(f"{args.entity}: {exc}")
+    print("\n".join(lines))
+    return 0
+
+
 def scaffold_usage(args: argparse.Namespace) -> str | None:
-    """What is wrong with the arguments: a sample (file or URL) or --openapi, and what goes with each."""
+    """What is wrong with the arguments: a sample (file or URL) or --openapi, and what goes with each
+    (--update: nothing but the entity)."""
     entity = r"[a-z0-9][a-z0-9_-]*"
     if not re.fullmatch(f"{entity}/{entity}" + ("|" + entity if args.openapi else ""), args.entity):
         return ("not <source>/<entity>" + (" or <source>" if args.openapi else "")
                 + " (lower case, digits, _ and -)")
+    if args.update:
+        given = [flag for flag, value in (("a sample", args.sample), ("--openapi", args.openapi),
+                                          ("--records-path", args.records_path), ("--header", args.header),
+                                          ("--data", args.data), ("--schedule", args.schedule)) if value]
+        return f"--update reads the entity's table, it takes no {', '.join(given)}" if given else None
     if (args.sample is None) == (args.openapi is None):
         return "give a sample (a JSON file or an http(s) URL) or --openapi: one of them"
     if args.openapi is None:
@@ -364,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_argument("--data", metavar="JSON", help="POST this JSON body (or @file) to the URL "
                                                          "instead of a GET: a GraphQL query")
     scaffold.add_argument("--schedule", metavar="CRON", help="add a Cloud Scheduler schedule")
+    scaffold.add_argument("--update", action="store_true",
+                          help="write the columns the loader added to the entity's table "
+                               "(schema.on_new_field add_column) into its schema JSON, for review")
     scaffold.add_argument("--stdout", action="store_true", help="print instead of writing files")
     scaffold.add_argument("--force", action="store_true", help="overwrite existing files")
     scaffold.set_defaults(func=cmd_scaffold)

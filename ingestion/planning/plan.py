@@ -23,6 +23,9 @@ def check_request(entity: EntityConfig, request: SyncRequest, bucket: str) -> Jo
     message leaves no trace but its run row. Returns the continued job, if any."""
     if request.item is not None and not entity.fan_out:
         raise PayloadError(f"{entity.name} has no fan_out: a message cannot name an item")
+    if entity.target.write == "replace" and request.mode != "historical_full":
+        raise PayloadError(f"{entity.name} is written with target.write replace: only a complete "
+                           f"historical_full snapshot replaces its table, not sync_mode {request.mode}")
     if request.mode == "incremental_window" and entity.incremental.sequence:
         raise PayloadError(f"{entity.name} has an {entity.incremental.cursor_type} cursor and no dates to "
                            "backfill by: use sync_mode incremental or historical_full")

@@ -10,11 +10,14 @@ coerced) once per page: a record costs one pass over the columns it supplies.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ingestion.contract.conditions import compile_condition
 from ingestion.contract.config import RAW_COLUMN, EntityConfig
 from ingestion.contract.dates import to_rfc3339
 from ingestion.contract.errors import RecordError
@@ -28,6 +31,9 @@ from ingestion.rows.coerce import (
     row_coercer,
     value_coercer,
 )
+
+if TYPE_CHECKING:
+    from ingestion.rows.children import ChildRows
 
 # name, records.fields path, as-is test, the type's coercer, the column's (mode and blanks too)
 Column = tuple[str, str | None, str, Callable[[Any], Any], Callable[[Any], Any]]
@@ -46,6 +52,8 @@ class RowBuilder:
 
     entity: EntityConfig
     known: frozenset[str]  # top-level record keys some column reads
+    digest: Callable[[dict], str] | None = None  # `_hash` of a row (target.write history)
+    mark: Callable[[Any, dict], None] | None = None  # marks a row deleted (deletes.when)
     _plans: dict[tuple, tuple[Callable[[dict], dict], Callable[[dict, Any], dict]]] = field(
         default_factory=dict)
 
@@ -54,7 +62,9 @@ class RowBuilder:
         paths = entity.records.fields
         firsts = (compile_path(p).first_key for p in paths.values())
         known = {c for c in entity.columns if c not in paths} | {k for k in firsts if k is not None}
-        return cls(entity, frozenset(known))
+        known |= {compile_path(child.path).first_key for child in entity.children} - {None}
+        digest = content_hasher(entity) if entity.target.write == "history" else None
+        return cls(entity, frozenset(known), digest, deleted_marker(entity))
 
     def for_page(self, computed: dict[str, Any]) -> Callable[[Any], dict]:
         """The row function for records of a page with these computed values. It raises
@@ -69,7 +79,8 @@ class RowBuilder:
                 raise reason
 
             return reject
-        return functools.partial(row, constants)
+        built = functools.partial(row, constants)
+        return built if self.digest is None else functools.partial(_hashed, built, self.digest)
 
     def _plan(self, computed: dict[str, Any]) -> tuple[Callable[[dict], dict], Callable[[dict, Any], dict]]:
         """(the coercer of the computed columns, the compiled row function), built once: every
@@ -78,8 +89,7 @@ class RowBuilder:
         key = (frozenset(computed), null)
         if key not in self._plans:
             paths = self.entity.records.fields
-            columns = [(f["name"], paths.get(f["name"]), _as_is(f), value_coercer(f), field_coercer(f))
-                       for f in self.entity.fields if f["name"] not in computed]
+            columns = plan_columns([f for f in self.entity.fields if f["name"] not in computed], paths)
             required = [c for c in self.entity.required_columns if c not in computed or c in null]
             raw = RAW_COLUMN["name"] if self.entity.target.raw_json else None
             constant = [f for f in self.entity.table_fields if f["name"] in computed]
@@ -92,6 +102,38 @@ class RowBuilder:
         except TypeError:  # a record that is not an object (it is rejected)
             keys = set().union(*(r.keys() for r in records if isinstance(r, dict)))
         return keys - self.known
+
+
+# records.computed values that describe the run, not the record: they never make a new version
+RUN_VALUES = frozenset({"run_id", "extracted_at", "window_start", "window_end"})
+
+
+def content_columns(entity: EntityConfig) -> list[str]:
+    """The columns a history version's `_hash` covers: the schema's, except the cursor (a record
+    re-sent with only a newer cursor is the same version) and computed values of the run."""
+    skip = {entity.cursor_field} | {c for c, v in entity.records.computed.items() if v in RUN_VALUES}
+    return [c for c in entity.columns if c not in skip]
+
+
+def content_hasher(entity: EntityConfig) -> Callable[[dict], str]:
+    """`digest(row)`: BLAKE2b of the canonical JSON of a built row's content columns that are
+    neither null nor empty — stable across runs and processes, and unchanged by a column added to
+    the schema later (NULL in old rows) or an empty array (BigQuery stores none either)."""
+    columns = content_columns(entity)
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str).encode
+
+    def digest(row: dict) -> str:
+        content = {c: v for c in columns if (v := row.get(c)) is not None and v != []}
+        return hashlib.blake2b(encode(content).encode(), digest_size=16).hexdigest()
+
+    return digest
+
+
+def _hashed(built: Callable[[Any], dict], digest: Callable[[dict], str], record: Any) -> dict:
+    row = built(record)
+    row["_hash"] = digest(row)
+    return row
 
 
 def compile_row(entity: str, columns: list[Column], required: list[str],
@@ -134,6 +176,12 @@ def compile_row(entity: str, columns: list[Column], required: list[str],
     return scope["row"]
 
 
+def plan_columns(fields: list[dict], paths: dict[str, str] | None = None) -> list[Column]:
+    """compile_row's plan of `fields`: each read by name, or by its `records.fields` path."""
+    paths = paths or {}
+    return [(f["name"], paths.get(f["name"]), _as_is(f), value_coercer(f), field_coercer(f)) for f in fields]
+
+
 def _as_is(field: dict) -> str:
     if (field.get("mode") or "").upper() == "REPEATED":
         return "False"
@@ -150,11 +198,16 @@ def _not_an_object(record: Any) -> RecordError:
 
 
 def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder, first_seq: int,
-              keep: Callable[[Any, Any], bool] | None = None) -> tuple[list[dict], list[dict], int]:
+              keep: Callable[[Any, Any], bool] | None = None,
+              carry: Callable[[dict, dict], None] | None = None,
+              children: ChildRows | None = None) -> tuple[list[dict], list[dict], int]:
     """(rows coerced to the table schema, rejects, records filtered out) for the page's records.
     `keep(record, slice)` (ingestion/rows/cursor.py) drops records outside the page's slice; they
-    are counted, never rejected. `_seq` numbers rows in run order, so that on equal cursors the
-    later row wins."""
+    are counted, never rejected. `carry(record, row)` (ingestion/rows/newfields.py) adds the record's
+    new fields to its row. `_seq` numbers rows in run order, so that on equal cursors the later row
+    wins.
+    `children` (ingestion/rows/children.py) collects each accepted record's child rows; a child
+    that cannot be loaded rejects its whole record."""
     row = rows_of.for_page(computed_values(entity, page))
     rows, rejects, filtered = [], [], 0
     for index, record in enumerate(page.records):
@@ -163,13 +216,40 @@ def page_rows(page: Page, entity: EntityConfig, rows_of: RowBuilder, first_seq: 
             continue
         try:
             out = row(record)
+            if children is not None:
+                children.add(record, out, first_seq + index + 1)
         except (RecordError, CoercionError) as exc:
             rejects.append({"source_object": page.source, "index": index, "reason": str(exc),
                             "record": record})
             continue
+        if carry is not None:
+            carry(record, out)
+        if rows_of.mark is not None:
+            rows_of.mark(record, out)
         out["_seq"] = first_seq + index + 1
         rows.append(out)
     return rows, rejects, filtered
+
+
+def deleted_marker(entity: EntityConfig) -> Callable[[Any, dict], None] | None:
+    """`mark(record, row)` for `deletes.when`: a matching record's row deletes its key (`_delete`;
+    `_deleted` too under soft_delete) as of `_deleted_at` — its cursor when that is a TIMESTAMP
+    (the same on every re-send), else when it was fetched. ingestion/warehouse/writes.py applies it."""
+    deletes = entity.deletes
+    if deletes is None or deletes.when is None:
+        return None
+    matches, soft = compile_condition(deletes.when), deletes.mode == "soft_delete"
+    types = {f["name"]: f["type"] for f in entity.fields}
+    cursor = entity.cursor_field if types.get(entity.cursor_field or "") == "TIMESTAMP" else None
+
+    def mark(record: Any, row: dict) -> None:
+        if matches(record):
+            row["_delete"] = True
+            row["_deleted_at"] = (cursor and row.get(cursor)) or row["_extracted_at"]
+            if soft:
+                row["_deleted"] = True
+
+    return mark
 
 
 def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
@@ -181,6 +261,6 @@ def computed_values(entity: EntityConfig, page: Page) -> dict[str, Any]:
     if entity.fan_out:
         values[entity.fan_out.column] = page.slice.item
     values.update(_run_id=page.run_id, _extracted_at=known["extracted_at"], _source_object=page.source)
-    if entity.absent_rows == "soft_delete":
+    if entity.soft_deletes:
         values["_deleted"] = False  # a row the API serves again is live again
     return values

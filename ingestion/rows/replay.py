@@ -2,7 +2,8 @@
 
 Every raw page carries its request window, fan-out item, status and fetch time as object metadata,
 so replaying it through the current config and schema gives the rows the original run would give
-with them: recovery from a bad transform, a dropped table or a schema fix. Pages come in fetch
+with them: recovery from a bad transform, a dropped table or a schema fix. A page of
+`deletes.endpoint` says so (`kind: tombstones`) and is replayed as tombstones again. Pages come in fetch
 order (run ids start with their start time), so the later fetch of a record still wins on ties.
 """
 
@@ -17,6 +18,7 @@ from ingestion.contract.dates import parse_instant
 from ingestion.contract.errors import PermanentError
 from ingestion.model import ApiResponse, Page, Slice, Window
 from ingestion.source.actions import ignores
+from ingestion.source.extract import TombstonePage, tombstone_records
 from ingestion.source.records import read_page
 from utils import gcs_helper
 
@@ -47,16 +49,23 @@ def replay_pages(entity: EntityConfig, bucket: str, start: datetime | None,
         window = f" for the window {start or '…'} → {end or '…'}" if start or end else ""
         raise PermanentError(f"replay: gs://{bucket}/raw/{entity.name}/ holds no raw pages{window}; "
                              "nothing to rebuild from")
-    for number, (path, meta) in enumerate(pages, 1):
+    tombstones = entity.deletes is not None and entity.deletes.endpoint is not None
+    number = 0
+    for path, meta in pages:
+        kind = Page if meta.get("kind") != TombstonePage.kind else TombstonePage
+        if kind is TombstonePage and not tombstones:
+            continue  # the config no longer reads deletes.endpoint
+        records_spec = entity.records if kind is Page else tombstone_records(entity)
         content, _ = gcs_helper.read(bucket, path)
         uri = gcs_helper.uri(bucket, path)
         status = int(meta["status"])
         if ignores(entity.response_actions, status, content or b""):  # the run took it for no data
             body, records = None, []
         else:
-            body, records = read_page(content or b"", status, entity.records, entity.http.empty_statuses, uri)
+            body, records = read_page(content or b"", status, records_spec, entity.http.empty_statuses, uri)
         window = Window(parse_instant(meta["window_start"]), parse_instant(meta["window_end"]))
         after = json.loads(meta["after"]) if "after" in meta else None
-        yield Page(number, Slice(meta.get("item"), window, after),
+        number += 1
+        yield kind(number, Slice(meta.get("item"), window, after),
                    ApiResponse(meta["url"], status, content or b"", body, records, {}),
                    parse_instant(meta["fetched_at"]), run_id=path.split("/")[3], source=uri)

@@ -21,7 +21,12 @@ from ingestion.contract.redact import redact, redact_values
 from ingestion.contract.sections import RecordsSpec
 from ingestion.model import Page, Slice
 from ingestion.rows.build import RowBuilder, page_rows
+from ingestion.rows.children import ChildRows
+from ingestion.rows.deletes import TombstoneRows
+from ingestion.rows.filters import with_record_filters
+from ingestion.rows.newfields import NewFields
 from ingestion.source import jsoncodec
+from ingestion.source.extract import TombstonePage
 from ingestion.source.records import response_format
 from utils import gcs_helper
 
@@ -37,9 +42,13 @@ class StagedRun:
     records: int = 0
     bytes: int = 0
     rejects: int = 0
-    filtered: int = 0  # records outside their slice (incremental.client_filter), not loaded
+    filtered: int = 0  # left out on purpose (records.filters, incremental.client_filter)
+    tombstones: int = 0  # rows of deletes.endpoint: deleted keys, not records
     first_reject: str | None = None
     unknown_fields: set[str] = field(default_factory=set)  # top-level keys no column reads
+    child_uris: dict[str, str] = field(default_factory=dict)  # `children` name → wildcard over its parts
+    child_rows: dict[str, int] = field(default_factory=dict)  # `children` name → rows staged
+    new_fields: list[dict] = field(default_factory=list)  # columns they need (schema.on_new_field add_column)
 
 
 def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
@@ -63,35 +72,54 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
     more. Each step's NDJSON parts get their own folder: one load job per step. Uploads run in
     the background while the next pages are read; all of them are done when this returns.
-    `keep` (ingestion/rows/cursor.py) leaves out records outside their slice, counted in `filtered`."""
+    `keep` (ingestion/rows/cursor.py) leaves out records outside their slice and `records.filters`
+    (ingestion/rows/filters.py) those not wanted, counted in `filtered`."""
     parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
     rejects_prefix = run_prefix("rejects", entity, run_id)
     staged = StagedRun(gcs_helper.uri(bucket, f"{parts}/part-*.jsonl"),
                        gcs_helper.uri(bucket, rejects_prefix + "/"))
-    rows_of = RowBuilder.for_entity(entity)
+    rows_of, children = RowBuilder.for_entity(entity), ChildRows.for_entity(entity)
+    tombstones = TombstoneRows.for_entity(entity) if entity.deletes and entity.deletes.endpoint else None
+    staged.child_uris = {c.name: gcs_helper.uri(bucket, f"{parts}/{c.name}/part-*.jsonl")
+                         for c in entity.children}
+    staged.child_rows = dict.fromkeys(staged.child_uris, 0)
+    keep, new = with_record_filters(entity, keep), NewFields.for_entity(entity, rows_of.known)
     with gcs_helper.ParallelUploads() as uploads:
         writer = PartWriter(uploads, bucket, parts)
+        child_writers = {name: PartWriter(uploads, bucket, f"{parts}/{name}") for name in staged.child_uris}
         for page in pages:
             if page.source is None:
                 page.source, page.run_id = store_raw_page(page, entity, run_id, bucket, uploads), run_id
             staged.pages += 1
             staged.bytes += len(page.response.content)
-            rows, rejects, filtered = page_rows(page, entity, rows_of, keep=keep,
-                                                first_seq=staged.records + staged.rejects + staged.filtered)
+            first_seq = staged.records + staged.rejects + staged.filtered + staged.tombstones
+            if isinstance(page, TombstonePage):
+                rows, rejects = tombstones.rows(page, first_seq)
+                staged.tombstones += len(rows)
+            else:
+                rows, rejects, filtered = page_rows(page, entity, rows_of, keep=keep, carry=new and new.carry,
+                                                    first_seq=first_seq, children=children)
+                staged.records += len(rows)
+                staged.filtered += filtered
+                staged.unknown_fields |= rows_of.unknown_keys(page.records)
             writer.add(rows, page.number)
+            for name, child_rows in (children.take() if children else {}).items():
+                child_writers[name].add(child_rows, page.number)
+                staged.child_rows[name] += len(child_rows)
             if rejects:
                 uploads.submit(bucket, f"{rejects_prefix}/page-{page.number:06d}.jsonl",
                                redact(jsoncodec.dumps_lines(rejects).decode()), NDJSON)
-            staged.records += len(rows)
             staged.rejects += len(rejects)
-            staged.filtered += filtered
-            staged.unknown_fields |= rows_of.unknown_keys(page.records)
             if rejects and staged.first_reject is None:
                 first = rejects[0]
                 staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
             if rejected_before + staged.rejects > entity.records.max_rejects:
                 break
-        writer.flush()
+        for each in (writer, *child_writers.values()):
+            each.flush()
+    if new is not None:  # carried into the rows, loaded once their columns exist (run/steps.py)
+        staged.new_fields = new.fields()
+        staged.unknown_fields -= {column["name"] for column in staged.new_fields}
     return staged
 
 
@@ -143,6 +171,8 @@ def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
         metadata["item"] = str(page.slice.item)
     if page.slice.after is not None:  # the watermark an integer/string cursor continued from
         metadata["after"] = json.dumps(page.slice.after)
+    if isinstance(page, TombstonePage):  # replay reads it as tombstones again
+        metadata["kind"] = page.kind
     compressed = entity.records.compression != "none"
     content = response.content if compressed else logs.scrub(response.content)
     path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"

@@ -30,9 +30,10 @@ from ingestion.run.fanout import resolve_items
 from ingestion.run.steps import Step, merge_staged, run_steps
 from ingestion.source.auth import make_authenticator
 from ingestion.source.fetch import Fetcher, open_session
+from ingestion.warehouse.children import ensure_child_tables, remove_orphan_children
 from ingestion.warehouse.ledger import RunRow, append_run
 from ingestion.warehouse.load import ensure_target_table
-from ingestion.warehouse.snapshot import remove_absent_rows
+from ingestion.warehouse.writes import write_mode
 
 log = logging.getLogger("ingestion.run.pipeline")
 
@@ -76,6 +77,7 @@ def sync(entity: EntityConfig, request: SyncRequest, settings: Settings, row: Ru
          clock: RunClock, progress: Callable[[Page], None] | None = None) -> None:
     continued = check_request(entity, request, settings.bucket)  # rejects before any side effect
     target = ensure_target_table(entity, settings)  # schema problems fail here, before any fetch
+    ensure_child_tables(entity, settings)
     if request.mode == "replay":
         return replay(entity, request, settings, row, target, clock)
     with open_session(entity.http) as session:
@@ -153,13 +155,17 @@ def yield_to_backfills(lease: Lease, job: Job, request: SyncRequest, settings: S
 
 def finish_job(entity: EntityConfig, job: Job, settings: Settings, row: RunRow, target: str,
                clock: RunClock) -> bool:
-    """When no slice of the job is left (whoever did them): a full snapshot removes the rows it
-    no longer has, then the job is marked succeeded, so a later duplicate of the message is
-    skipped. Repeating this after a crash is harmless. Returns whether it finished the job."""
+    """When no slice of the job is left (whoever did them): a full snapshot is finished by the
+    entity's write mode (the rows it no longer has removed), then the job is marked succeeded, so a
+    later duplicate of the message is skipped. Repeating this after a crash is harmless. Returns
+    whether it finished the job."""
     if job.pending():
         return False
     if job.mode == "historical_full" and not job.finalized:
-        row.rows_deleted = remove_absent_rows(entity, settings, target, job, clock.now())
+        # absent rows deleted or flagged; replace: the snapshot swapped in; history: versions closed
+        row.rows_deleted = write_mode(entity).finish(entity, settings, target, job, clock.now())
+        if entity.absent_rows == "hard_delete":  # the deleted rows' children go with them
+            remove_orphan_children(entity, settings, job.planned_at)
 
     def succeed(j: Job) -> None:
         j.status, j.finalized = "succeeded", True

@@ -21,13 +21,15 @@ from ingestion.model import Job, JobSlice, Page
 from ingestion.planning.jobs import update_job
 from ingestion.planning.state import commit_state
 from ingestion.rows.cursor import past_the_slice, record_filter
+from ingestion.rows.newfields import add_new_columns
 from ingestion.rows.stage import StagedRun, check_rejects, stage_pages
 from ingestion.run.clock import RunClock
-from ingestion.source.extract import extract_pages
+from ingestion.source.extract import extract_pages, tombstone_pages
 from ingestion.source.fetch import Fetcher
+from ingestion.warehouse.children import merge_children
 from ingestion.warehouse.ledger import RunRow
 from ingestion.warehouse.load import drop_staging, load_staging, max_cursors, merge_into_target
-from ingestion.warehouse.snapshot import remember_keys
+from ingestion.warehouse.newcolumns import with_added_columns
 
 log = logging.getLogger("ingestion.run.steps")
 
@@ -49,6 +51,7 @@ def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:
     """Work through `pending` until done or out of time; returns the job as last checkpointed."""
     queue, number = list(pending), 0
     full = job.mode == "historical_full"
+    step.entity = with_added_columns(step.entity, step.target)  # read like the schema JSON's columns
     keep, done = record_filter(step.entity, full), past_the_slice(step.entity, full)
     while queue and not (number and step.clock.out_of_time()):
         number += 1
@@ -82,6 +85,12 @@ def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice],
                     log.info("page %d lies wholly beyond its window (incremental.order %s): "
                              "the rest of the feed is not read", page.number, step.entity.incremental.order)
                     break
+        if step.entity.deletes and step.entity.deletes.endpoint:  # the slice's tombstones, after its records
+            with closing(tombstone_pages(step.entity, piece.slice, step.fetcher(),
+                                         numbered_after=step.row.pages + count)) as pages:
+                for page in pages:
+                    count += 1
+                    yield page
 
 
 def widen_row_window(row: RunRow, piece: JobSlice) -> None:
@@ -101,12 +110,14 @@ def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | N
     row.filtered += staged.filtered
     report_unknown_fields(step, staged)
     check_rejects(entity, staged, rejected_before)
-    if not staged.records:
+    if not staged.records and not staged.tombstones:
         return {}
+    entity = add_columns_for_new_fields(step, staged)
     staging = load_staging(entity, step.settings, row.run_id, staged.uri)
-    row.rows_merged += merge_into_target(entity, step.target, staging)
-    if job is not None and job.mode == "historical_full":
-        remember_keys(entity, step.settings, job, staging)
+    # children first: a reader never sees a parent without its children
+    merge_children(entity, step.settings, row.run_id, staging, step.target, staged.child_uris,
+                   staged.child_rows)
+    row.rows_merged += merge_into_target(entity, step.settings, step.target, staging, job)
     newest = max_cursors(entity, staging)
     drop_staging(staging)
     return newest
@@ -134,6 +145,25 @@ def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejec
     job = update_job(step.settings.bucket, job, mark_done)
     log.info("checkpoint: %d window(s) committed, %d left in the job", len(taken), len(job.pending()))
     return job
+
+
+def add_columns_for_new_fields(step: Step, staged: StagedRun) -> EntityConfig:
+    """schema.on_new_field add_column: the step's new fields become columns of the target before
+    it loads them (and are read as such by the run's later steps); the run row lists the columns,
+    and no longer lists them as unknown (an earlier step may have seen them null only)."""
+    if staged.new_fields:
+        step.entity, added = add_new_columns(step.entity, step.settings, staged.new_fields, staged.uri,
+                                             step.row.run_id)
+        loaded = {column["name"] for column in staged.new_fields}
+        unknown = [f for f in (step.row.unknown_fields or "").split(", ") if f and f not in loaded]
+        step.row.unknown_fields = ", ".join(unknown) or None
+        if added:
+            names = [f"{c['name']} {c['type']}" for c in added]
+            before = step.row.added_columns
+            step.row.added_columns = ", ".join([before, *names] if before else names)[:1000]
+            log.warning("records carry new fields: added the column(s) %s to %s (scaffold --update "
+                        "writes them into the schema JSON)", ", ".join(names), step.target)
+    return step.entity
 
 
 def report_unknown_fields(step: Step, staged: StagedRun) -> None:

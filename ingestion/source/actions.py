@@ -23,11 +23,11 @@ from typing import Any
 from ingestion.contract.errors import ApiError, AuthError, RetryableError
 from ingestion.contract.jsonpath import compile_path
 from ingestion.contract.redact import redact
+from ingestion.contract.registry import Registry
 from ingestion.contract.sections import ABSENT, HttpSpec
 from ingestion.contract.sections import ResponseAction as Rule
 from ingestion.source import jsoncodec
 from ingestion.source.credentials import Authenticator
-from ingestion.source.registry import Registry
 
 ACTIONS = Registry("response action")
 RESEND, IGNORE = "resend", "ignore"  # what an action asks of the fetcher (or it raises)

@@ -12,8 +12,8 @@ import requests
 
 from ingestion.contract import logs
 from ingestion.contract.errors import ConfigError
+from ingestion.contract.registry import Registry
 from ingestion.source.httprequest import HttpRequest
-from ingestion.source.registry import Registry
 from utils import secret_manager_helper
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingestion.contract.dates import to_rfc3339
+from ingestion.contract.registry import Registry
 from ingestion.contract.sections import DateFilterSpec
-from ingestion.source.registry import Registry
 
 DATE_FORMATS = Registry("date format")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -4,12 +4,15 @@ response, the remaining pages are fetched concurrently (up to `http.max_concurre
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.dates import to_rfc3339
+from ingestion.contract.sections import Choice, RecordsSpec, RequestSpec
 from ingestion.model import ApiResponse, Page, Slice
 from ingestion.source.asyncjob import result_file, run_report_job
 from ingestion.source.dateformats import date_format
@@ -64,11 +67,12 @@ def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiRe
     yield from paginate(entity, first, fetcher)
 
 
-def paginate(entity: EntityConfig, first: HttpRequest, fetcher: Fetcher) -> Iterator[ApiResponse]:
-    """The pages of one walk, each judged by the paginator before it is handed on: a page it
-    rejects (the same records as the page before) is never staged. A `final` page ends the walk,
-    also when the pages after it are already in flight."""
-    paginator = make_paginator(entity.pagination)
+def paginate(entity: EntityConfig, first: HttpRequest, fetcher: Fetcher,
+             pagination: Choice | None = None) -> Iterator[ApiResponse]:
+    """The pages of one walk (by the entity's pagination, or `pagination`), each judged by the
+    paginator before it is handed on: a page it rejects (the same records as the page before) is
+    never staged. A `final` page ends the walk, also when the pages after it are already in flight."""
+    paginator = make_paginator(pagination or entity.pagination)
     request = paginator.first(first)
     response = fetcher.page(request)
     planned = None if response.final else paginator.remaining(request, response)
@@ -96,3 +100,32 @@ def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,
         for response in walk(entity, piece, fetcher):
             number += 1
             yield Page(number, piece, response, datetime.now(UTC))
+
+
+@dataclasses.dataclass
+class TombstonePage(Page):
+    """A page of `deletes.endpoint`: its records name deleted keys (ingestion/rows/deletes.py).
+    Its raw object says so in its metadata (`kind`), so a replay reads it the same way."""
+
+    kind = "tombstones"
+
+
+def tombstone_records(entity: EntityConfig) -> RecordsSpec:
+    """How a tombstone response is read: the entity's format, the endpoint's records path."""
+    return dataclasses.replace(entity.records, path=entity.deletes.endpoint.records_path, fields={},
+                               columns=None)
+
+
+def tombstone_pages(entity: EntityConfig, piece: Slice, fetcher: Fetcher,
+                    numbered_after: int = 0) -> Iterator[TombstonePage]:
+    """The pages of `deletes.endpoint` for one slice: its own path, params and pagination, with
+    the entity's headers, auth, http settings and date filter (`{start}`, `{end}`, `{item}`)."""
+    endpoint = entity.deletes.endpoint
+    context = placeholder_values(entity, piece)
+    spec = RequestSpec(path=endpoint.path, params=endpoint.params, headers=entity.request.headers)
+    first = with_date_filter(build_request(entity.base_url, spec, context), entity, context)
+    reader = copy.copy(fetcher)  # the same session, credentials and rate limits
+    reader.records = tombstone_records(entity)
+    responses = paginate(entity, first, reader, endpoint.pagination)
+    for number, response in enumerate(responses, numbered_after + 1):
+        yield TombstonePage(number, piece, response, datetime.now(UTC))

@@ -4,7 +4,7 @@ A paginator sets up the first request, then sees each response and returns the n
 None when the walk is over. When the page count is known after the first response, `remaining`
 returns every further request at once so they can be fetched concurrently. Each class is built
 from the config's `pagination` settings as named arguments (schema defaults already applied) and
-registers itself under its `type` (see ingestion/source/registry.py).
+registers itself under its `type` (see ingestion/contract/registry.py).
 
 What a paginator reads comes from the body (`*_path`) or from a response header (`*_header`; names
 are case-insensitive, ApiResponse.headers holds them lower-cased). A response marked `final` (an
@@ -20,11 +20,11 @@ from urllib.parse import urljoin
 
 from ingestion.contract.errors import ApiError
 from ingestion.contract.jsonpath import PathNotFound, dig
+from ingestion.contract.registry import Registry
 from ingestion.contract.sections import Choice
 from ingestion.model import ApiResponse
 from ingestion.source import jsoncodec
 from ingestion.source.httprequest import HttpRequest
-from ingestion.source.registry import Registry
 
 PAGINATORS = Registry("paginator")
 

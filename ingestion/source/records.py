@@ -15,9 +15,9 @@ from typing import Any
 
 from ingestion.contract.errors import ApiError
 from ingestion.contract.jsonpath import PathNotFound, dig
+from ingestion.contract.registry import Registry
 from ingestion.contract.sections import RecordsSpec
 from ingestion.source import jsoncodec
-from ingestion.source.registry import Registry
 
 FORMATS = Registry("response format")
 

@@ -32,13 +32,16 @@ RUN_FIELDS = [
     {"name": "rejected", "type": "INT64",
      "description": "Records that could not be loaded (see gs://<bucket>/rejects/<entity>/<run_id>/)."},
     {"name": "filtered", "type": "INT64",
-     "description": "Records read but not loaded: their cursor lies outside the run's window "
-                    "(incremental.client_filter)."},
+     "description": "Records read but not loaded on purpose: left out by records.filters, or their "
+                    "cursor lies outside the run's window (incremental.client_filter)."},
     {"name": "rows_merged", "type": "INT64"},
     {"name": "rows_deleted", "type": "INT64",
      "description": "historical_full: rows removed or flagged because the snapshot no longer had them."},
     {"name": "unknown_fields", "type": "STRING",
      "description": "Top-level record fields no column reads (schema drift), comma-separated."},
+    {"name": "added_columns", "type": "STRING",
+     "description": "Columns this run added to the target table for new record fields "
+                    "(schema.on_new_field add_column), `name TYPE`, comma-separated."},
     {"name": "bytes", "type": "INT64"},
     {"name": "watermark", "type": "TIMESTAMP"},
     {"name": "watermark_value", "type": "STRING",
@@ -72,6 +75,7 @@ class RunRow:
     rows_merged: int = 0
     rows_deleted: int = 0
     unknown_fields: str | None = None
+    added_columns: str | None = None
     bytes: int = 0
     watermark: datetime | None = None
     watermark_value: str | None = None

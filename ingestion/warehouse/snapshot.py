@@ -44,20 +44,22 @@ def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging_id
     bq_helper.query(f"INSERT INTO {_q(keys_id)} ({columns}) SELECT DISTINCT {columns} FROM {_q(staging_id)}")
 
 
-def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str, job: Job,
-                       now: datetime) -> int:
-    """Apply `full_refresh.absent_rows` for a complete snapshot; returns the rows deleted/flagged."""
+def absent_rows_filter(entity: EntityConfig, settings: Settings, job: Job) -> tuple[str, dict] | None:
+    """The condition on target rows `T` a complete snapshot no longer has (their key is not in the
+    job's keys table, they were last written before the job was planned, and they belong to the
+    job's item), with its query parameters; None when no row may be treated as gone:
+    `absent_rows: keep`, rejected records, or an empty snapshot."""
     keys_id = keys_table_id(entity, settings, job.job_id)
     if entity.absent_rows == "keep":
-        return 0
+        return None
     if job.rejected:
         log.warning("the snapshot had %d rejected record(s): no row is treated as deleted",
                     job.rejected)
-        return 0
+        return None
     if bq_helper.get_table(keys_id) is None:
         log.warning("the snapshot is empty: no row is treated as deleted (an API answering with "
                     "no data would otherwise empty the table)")
-        return 0
+        return None
     match = " AND ".join(f"K.{_q(k)} = T.{_q(k)}" for k in entity.merge_keys)
     where = (f"NOT EXISTS (SELECT 1 FROM {_q(keys_id)} K WHERE {match})"
              " AND (T._extracted_at IS NULL OR T._extracted_at < @planned_at)")
@@ -65,6 +67,22 @@ def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str,
     if job.item is not None:
         where += f" AND CAST(T.{_q(entity.fan_out.column)} AS STRING) = @item"
         params["item"] = ("STRING", str(job.item))
+    return where, params
+
+
+def forget_keys(entity: EntityConfig, settings: Settings, job: Job) -> None:
+    """Drop the job's keys table once its absent rows are dealt with (a redone finish then finds
+    an empty snapshot and changes nothing)."""
+    bq_helper.delete_table(keys_table_id(entity, settings, job.job_id))
+
+
+def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str, job: Job,
+                       now: datetime) -> int:
+    """Apply `full_refresh.absent_rows` for a complete snapshot; returns the rows deleted/flagged."""
+    absent = absent_rows_filter(entity, settings, job)
+    if absent is None:
+        return 0
+    where, params = absent
     if entity.absent_rows == "soft_delete":
         params["now"] = ("TIMESTAMP", now)
         sql = (f"UPDATE {_q(target_id)} T SET _deleted = TRUE, _deleted_at = @now "
@@ -72,7 +90,7 @@ def remove_absent_rows(entity: EntityConfig, settings: Settings, target_id: str,
     else:
         sql = f"DELETE FROM {_q(target_id)} T WHERE {where}"
     removed = int(bq_helper.query(sql, params).num_dml_affected_rows or 0)
-    bq_helper.delete_table(keys_id)
+    forget_keys(entity, settings, job)
     log.info("snapshot complete: %d absent row(s) %s", removed,
              "flagged _deleted" if entity.absent_rows == "soft_delete" else "deleted")
     return removed

@@ -24,6 +24,7 @@ TYPE_TABLES = {
     "### Response formats": ("records", "format"),
     "### Date formats": ("date_filter", "format"),
     "### Response actions": ("response_action", "action"),
+    "## Write modes": ("target", "write"),
 }
 
 

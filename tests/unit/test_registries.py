@@ -17,6 +17,8 @@ from ingestion.source.auth import AUTHENTICATORS
 from ingestion.source.dateformats import DATE_FORMATS
 from ingestion.source.pagination import PAGINATORS
 from ingestion.source.records import FORMATS
+from ingestion.warehouse import history  # noqa: F401 - registers the history write mode
+from ingestion.warehouse.writes import WRITE_MODES
 
 DEFS = entity_schema()["$defs"]
 DOCS = (ROOT / "docs/config.md").read_text()
@@ -26,12 +28,15 @@ POINTS = {  # registry, the schema's enum, the docs table's heading
     "format": (FORMATS, DEFS["records"]["properties"]["format"]["enum"], "Response formats"),
     "date format": (DATE_FORMATS, DEFS["date_filter"]["properties"]["format"]["enum"], "Date formats"),
     "response action": (ACTIONS, DEFS["response_action"]["properties"]["action"]["enum"], "Response actions"),
+    "write mode": (WRITE_MODES, DEFS["target"]["properties"]["write"]["enum"], "## Write modes"),
 }
 
 
 def documented(heading: str) -> list[str]:
-    """The first backticked word of each table row under `### <heading>`."""
-    section = DOCS.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    """The first backticked word of each table row under `### <heading>` (or a heading given
+    with its own `#`s)."""
+    section = DOCS.split(f"{heading if heading.startswith('#') else '### ' + heading}\n", 1)[1]
+    section = section.split("\n#", 1)[0]
     return [m[1] for m in re.finditer(r"^\|\s*`([^`]+)`", section, re.M)]
 
 
@@ -81,6 +86,10 @@ SECTIONS = {
     sections.AsyncJobSpec: DEFS["async_job"], sections.FullRefreshSpec: DEFS["full_refresh"],
     sections.ResponseAction: DEFS["response_action"],
     sections.IncrementalSpec: DEFS["incremental"],
+    sections.DeletesSpec: DEFS["deletes"],
+    sections.TombstoneEndpoint: DEFS["deletes"]["properties"]["endpoint"],
+    sections.SchemaSpec: DEFS["schema_changes"],
+    sections.ChildSpec: DEFS["children"]["items"],
 }
 
 
