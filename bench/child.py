@@ -63,7 +63,7 @@ def function(args: dict) -> dict:
     start = time.perf_counter()
     import functions_framework
 
-    from local.pubsub_standin import pubsub_message, push_envelope, push_headers
+    from local.push import pubsub_message, push_envelope, push_headers
 
     app = functions_framework.create_app("ingest", str(ROOT / "functions/main.py"), "cloudevent")
     imported = time.perf_counter()

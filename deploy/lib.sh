@@ -14,10 +14,12 @@ mkdir -p "$BUILD_DIR"
 
 usage() {
   cat <<EOF
-usage: $0 --project PROJECT [--region REGION] [--dry-run]
+usage: $0 --project PROJECT [--region REGION] [--notify CHANNEL]... [--dry-run]
 
   --project   Google Cloud project id (or PROJECT=...)
   --region    region of the function, scheduler jobs and bucket (or REGION=...; default us-central1)
+  --notify    where alerts go (repeatable; or NOTIFY="a b", space-separated): email:ADDRESS,
+              sms:+NUMBER, pubsub:TOPIC, webhook:URL, or an existing projects/P/notificationChannels/ID
   --dry-run   print every gcloud/bq command and run none (existence checks count as "absent")
 
 Every other setting has a default in deploy/settings.env and can be overridden from the environment.
@@ -37,13 +39,28 @@ parse_args() {
       --region) REGION=${2:?--region needs a value}; shift 2 ;;
       --region=*) REGION=${1#*=}; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
+      --notify) NOTIFY="${NOTIFY:-} ${2:?--notify needs a value}"; shift 2 ;;
+      --notify=*) NOTIFY="${NOTIFY:-} ${1#*=}"; shift ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown argument: $1" ;;
     esac
   done
   [[ -n ${PROJECT:-} ]] || { usage >&2; die "--project (or PROJECT) is required"; }
+  check_notify
   # shellcheck source=deploy/settings.env
   source "$DEPLOY_DIR/settings.env"
+}
+
+# Notification channels of the alerts (deploy/alerts.sh), checked up front: a typo must not
+# surface only after everything else was deployed.
+NOTIFY_FORMS='email:ADDRESS, sms:+NUMBER, pubsub:TOPIC, webhook:URL or projects/P/notificationChannels/ID'
+NOTIFY_SPEC='^(email:[^,@]+@[^,@]+|sms:\+?[0-9]+|pubsub:[^,]+|webhook:https?://[^[:space:],]+'
+NOTIFY_SPEC+='|projects/[^/]+/notificationChannels/[^/]+)$'
+check_notify() {
+  local spec
+  for spec in ${NOTIFY:-}; do
+    [[ $spec =~ $NOTIFY_SPEC ]] || die "--notify $spec: expected $NOTIFY_FORMS"
+  done
 }
 
 say() {

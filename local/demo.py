@@ -1,10 +1,11 @@
 """`make demo`: the whole product on the local stack, end to end, through the real clients.
 
-Starts fake-gcs-server, bqemulator, the Pub/Sub and Secret Manager stand-ins, the demo shop API and
-the function under functions-framework; stores the API key in Secret Manager; publishes one trigger
-message per demo entity; waits for the runs; prints row counts, sample rows and the run ledger; and
-stops everything it started, also on failure or Ctrl-C. Data persists under .local/demo, so a second
-`make demo` is an incremental run over the same tables (and must leave the same counts).
+Starts fake-gcs-server, bqemulator, Google's Pub/Sub emulator, the Secret Manager stand-in, the demo
+shop API and the function under functions-framework behind a push subscription; stores the API key
+in Secret Manager; publishes one trigger message per demo entity; waits for the runs; prints row
+counts, sample rows and the run ledger; and stops everything it started, also on failure or Ctrl-C.
+Data persists under .local/demo, so a second `make demo` is an incremental run over the same tables
+(and must leave the same counts).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def run_demo(workdir: Path) -> DemoResult:
     stack = LocalStack(workdir, persistent=True)
     api = None
     try:
-        print("Starting the local stack (fake-gcs-server, bqemulator, Pub/Sub + Secret Manager "
-              "stand-ins)...", flush=True)
+        print("Starting the local stack (fake-gcs-server, bqemulator, Pub/Sub emulator, Secret "
+              "Manager stand-in)...", flush=True)
         stack.start()
         stack.apply_env()
         settings = Settings.from_env()
@@ -100,7 +101,7 @@ def run_demo(workdir: Path) -> DemoResult:
             payload = {"entity": name, "sync_mode": "incremental"}
             message_ids.append(pubsub_helper.publish_json(stack.project, TOPIC, payload))
             print(f"Published {json.dumps(payload)} (message {message_ids[-1]})", flush=True)
-        if not session.wait_idle(stack, timeout=300):
+        if not session.wait_idle(stack, TOPIC, timeout=300):
             print("FAILED: the runs did not finish within 300 s", file=sys.stderr)
             return DemoResult(ok=False)
         counts = table_counts(settings, entities)

@@ -17,7 +17,18 @@ from pathlib import Path
 import google_crc32c
 from werkzeug.wrappers import Request, Response
 
-from local._rest import google_error, json_response
+_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS"}
+
+
+def json_response(body: dict, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def google_error(status: int, message: str) -> Response:
+    """The error envelope google-api-core turns into the matching `google.api_core.exceptions` type."""
+    return json_response(
+        {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}, status
+    )
 
 _SECRET = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)$")
 _ADD = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+):addVersion$")

@@ -1,19 +1,18 @@
 """The function behind a push subscription on the local stack: how `publish --local`, `gaps --local
 --publish` and `make demo` get messages processed the way Cloud Functions would (continuations and
-parallel parts included). All Pub/Sub wiring lives here, so replacing the stand-in by Google's
-emulator stays local to this file.
+parallel parts included), on Google's Pub/Sub emulator (wired in local/pubsub.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from ingestion.contract.settings import ROOT, Settings
-from local.stack import LocalStack, free_port, wait_http
+from local import pubsub
+from local.stack import LocalStack, free_port, popen, wait_http
 
 WAIT_SECONDS = 1800  # for every message, and everything it published, to be processed
 
@@ -27,11 +26,11 @@ def start_function(stack: LocalStack, extra_env: dict[str, str]) -> str:
     """functions/main.py under functions-framework, as Cloud Functions runs it; returns its URL."""
     port = free_port()
     env = {**os.environ, **stack.env, **extra_env, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
+    proc = popen(
         [str(Path(sys.executable).parent / "functions-framework"), "--target", "ingest",
          "--source", str(ROOT / "functions/main.py"), "--signature-type", "cloudevent",
          "--host", "127.0.0.1", "--port", str(port)],
-        env=env, start_new_session=True,
+        env=env,
     )
     stack.procs.append(proc)  # stopped with the rest of the stack
     url = f"http://127.0.0.1:{port}/"
@@ -42,29 +41,20 @@ def start_function(stack: LocalStack, extra_env: dict[str, str]) -> str:
 def serve_topic(stack: LocalStack, topic: str, extra_env: dict[str, str] | None = None) -> str:
     """Start the function and push it every message of `topic`, which is also where it publishes
     its continuations and parallel parts; returns the function's URL."""
-    from utils import pubsub_helper
-
     url = start_function(stack, {**(extra_env or {}), "INGEST_TRIGGER_TOPIC": topic})
-    pubsub_helper.ensure_topic(stack.project, topic)
-    pubsub_helper.ensure_push_subscription(stack.project, f"{topic}-push", topic, url)
+    pubsub.serve(stack.project, topic, url)
     return url
 
 
-def wait_idle(stack: LocalStack, timeout: float = WAIT_SECONDS) -> bool:
-    """Wait until every message published so far (and whatever its processing published) was
-    processed; False on timeout."""
-    return stack.pubsub.wait_idle(timeout=timeout)
+def wait_idle(stack: LocalStack, topic: str, timeout: float = WAIT_SECONDS) -> bool:
+    """Wait until every message published to `topic` (and whatever its processing published) was
+    processed or given up; False on timeout."""
+    return pubsub.wait_idle(stack.project, topic, timeout)
 
 
 def published_ids(stack: LocalStack, topic: str) -> list[str]:
-    """Ids of the messages published to `topic` since the stack started."""
-    path = f"projects/{stack.project}/topics/{topic}"
-    return [m["messageId"] for m in stack.pubsub.published if m["topic"] == path]
-
-
-def dead_lettered(stack: LocalStack) -> int:
-    """Messages the function failed (retryably) until the subscription gave up."""
-    return sum(d.status == "dead_lettered" for d in stack.pubsub.deliveries)
+    """Ids of the messages published to `topic` since `serve_topic`."""
+    return [message_id for message_id, _ in pubsub.published(stack.project, topic)]
 
 
 def run_rows(settings: Settings, message_ids: list[str]) -> list[dict]:
@@ -97,7 +87,7 @@ def process(stack: LocalStack, topic: str, messages: list[dict],
         message_id = pubsub_helper.publish_json(stack.project, topic, message)
         print(f"published message {message_id}: {json.dumps(message, separators=(',', ':'))}",
               flush=True)
-    if not wait_idle(stack, timeout):
+    if not wait_idle(stack, topic, timeout):
         return f"the runs did not finish within {timeout:.0f} s"
     ids = published_ids(stack, topic)
     runs = run_rows(Settings.from_env(), ids)
@@ -108,6 +98,6 @@ def process(stack: LocalStack, topic: str, messages: list[dict],
     failed = [run for run in last.values() if run["status"] == "failed"]
     if failed:
         return f"{len(failed)} message(s) failed, the first with: {failed[0]['error_message']}"
-    if dead_lettered(stack) or set(last) != set(ids):
+    if pubsub.dead_lettered(stack.project, topic) or set(last) != set(ids):
         return "a message was given up after repeated failures (see the runs above)"
     return None

@@ -1,13 +1,17 @@
-"""Start and stop the local Google Cloud stack: fake-gcs-server, bqemulator and the REST stand-ins.
+"""Start and stop the local Google Cloud stack: fake-gcs-server, bqemulator, Google's Pub/Sub
+emulator and the Secret Manager stand-in (Google ships no emulator for it).
 
 Used by `make demo` and by the test suite, so both run the production code path against the same
 emulators. Everything lives under one working directory; nothing global on the machine is touched
 (the DuckDB spatial extension bqemulator insists on installing is copied under a project-local HOME).
+The emulators start side by side, and each is stopped with the stack, or with the process that
+started it if that one dies without stopping it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -18,18 +22,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.pubsub_standin import PubSubStandIn
+from local.pubsub_emulator import launcher as pubsub_emulator_launcher
 from local.secretmanager_standin import SecretManagerStandIn
 
 VENV_BIN = Path(sys.executable).parent
 DUCKDB_VERSION = "v1.5.5"
+USED_MESSAGE_IDS = "pubsub-message-ids"  # a persistent stack's file, and a topic of its emulator
+RESERVED_MESSAGE_IDS = 10_000  # what a persistent session may use if it is killed before stop()
 
 
 def free_port() -> int:
@@ -38,19 +44,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, what: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    """Poll `url` until it answers (any status < 500) or fail with the process's own output."""
+def _log_tail(log: Path | None, lines: int = 30) -> str:
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"; the end of its log ({log}):\n" + "\n".join(tail) if tail else f"; its log ({log}) is empty"
+
+
+def wait_http(url: str, what: str, proc: subprocess.Popen | None = None, timeout: float = 60,
+              log: Path | None = None, gave_up: str | None = None) -> None:
+    """Poll `url` until it answers (any status < 500) or fail, quoting the end of the process's log:
+    when the process exits, or logs `gave_up` (a server that failed to start but keeps running)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting{_log_tail(log)}")
+        if gave_up and log and gave_up in log.read_text(errors="replace"):
+            raise RuntimeError(f"{what} could not start{_log_tail(log)}")
         try:
             if requests.get(url, timeout=1).status_code < 500:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f}s")
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f}s{_log_tail(log)}")
+
+
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: have Linux send it SIGTERM when the process that started it
+    dies, so a killed test session or demo leaves no emulator (no JVM) behind."""
+    _PRCTL(1, 15)  # PR_SET_PDEATHSIG, SIGTERM; kept across the exec
+
+
+def popen(args: list[str], **kwargs) -> subprocess.Popen:
+    """A server process of the stack: its own process group (stopped as a whole), and gone with
+    the process that started it."""
+    return subprocess.Popen(args, start_new_session=True,
+                            preexec_fn=_die_with_parent if _PRCTL else None, **kwargs)
 
 
 @dataclass
@@ -104,6 +137,21 @@ def _prepare_duckdb_home(home: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def terminate(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, then SIGKILL what is still there after 10 s."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait(timeout=5)
+
+
 @dataclass
 class LocalStack:
     """The running local stack. `env` holds the variables that point the official clients at it."""
@@ -115,7 +163,8 @@ class LocalStack:
     procs: list[subprocess.Popen] = field(default_factory=list)
     apps: list[ServedApp] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    pubsub: PubSubStandIn | None = None
+    ids_skipped: bool = field(default=False, init=False)  # see _skip_used_message_ids
+    pubsub_proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     @property
     def gcs_root(self) -> Path:
@@ -123,11 +172,15 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         try:
-            self._start_gcs()
-            self._start_bigquery()
+            (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+            starting = [self._start_pubsub(), self._start_gcs(), self._start_bigquery()]
+            for wait in starting:  # all three come up at once: the stack is ready after the slowest
+                wait()
             self._start_standins()
             self.env.update(GOOGLE_CLOUD_PROJECT=self.project, INGEST_BUCKET=self.bucket)
             self._create_bucket()
+            if self.persistent:
+                self._skip_used_message_ids()
         except BaseException:
             self.stop()
             raise
@@ -135,15 +188,12 @@ class LocalStack:
 
     def _spawn(self, args: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
         log = open(self.workdir / "logs" / log_name, "ab")  # noqa: SIM115 - owned by the process
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        proc = popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         self.procs.append(proc)
         return proc
 
-    def _start_gcs(self) -> None:
-        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+    def _start_gcs(self) -> Callable[[], None]:
         self.gcs_root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         proc = self._spawn(
@@ -153,10 +203,11 @@ class LocalStack:
             "fake-gcs-server.log",
         )
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/storage/v1/b", "fake-gcs-server", proc)
         self.env["STORAGE_EMULATOR_HOST"] = url
+        return lambda: wait_http(f"{url}/storage/v1/b", "fake-gcs-server", proc,
+                                 log=self.workdir / "logs/fake-gcs-server.log")
 
-    def _start_bigquery(self) -> None:
+    def _start_bigquery(self) -> Callable[[], None]:
         home = self.workdir / "bq-home"
         _prepare_duckdb_home(home)
         port, grpc_port = free_port(), free_port()
@@ -169,18 +220,57 @@ class LocalStack:
         env = {**os.environ, "HOME": str(home), "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root)}
         proc = self._spawn(args, "bqemulator.log", env)
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", "bqemulator", proc, timeout=90)
         self.env["BIGQUERY_EMULATOR_HOST"] = url
+        return lambda: wait_http(f"{url}/healthz", "bqemulator", proc, timeout=90,
+                                 log=self.workdir / "logs/bqemulator.log")
+
+    def _start_pubsub(self) -> Callable[[], None]:
+        """Google's emulator (in memory: topics and subscriptions are made by whoever uses them).
+        The official client finds it through PUBSUB_EMULATOR_HOST (gRPC); it answers REST too."""
+        port = free_port()
+        log = self.workdir / "logs/pubsub-emulator.log"
+        log.write_bytes(b"")  # a fresh log per start: `gave_up` must not see an earlier session's
+        proc = self._spawn([str(pubsub_emulator_launcher()), "--host=127.0.0.1", f"--port={port}"],
+                           log.name)
+        self.pubsub_proc = proc
+        self.env["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+        # A port taken meanwhile: the JVM logs a BindException from its main thread and lives on.
+        return lambda: wait_http(f"{self._pubsub_rest}/topics", "the Pub/Sub emulator", proc, log=log,
+                                 gave_up='Exception in thread "main"')
+
+    @property
+    def _pubsub_rest(self) -> str:
+        return f"http://{self.env['PUBSUB_EMULATOR_HOST']}/v1/projects/{self.project}"
+
+    def _skip_used_message_ids(self) -> None:
+        """The emulator numbers messages from 1 in every process, but Pub/Sub never reuses an id,
+        and the product keys jobs (and the ledger is read) by message id: a persistent stack first
+        uses up the ids its earlier sessions handed out, publishing to a topic nobody reads. Until
+        stop() notes how many this session used, the file says a generous number, so a session
+        killed first still never hands out the next one's ids."""
+        used = self.workdir / USED_MESSAGE_IDS
+        count = int(used.read_text()) if used.exists() else 0
+        topic = f"{self._pubsub_rest}/topics/{USED_MESSAGE_IDS}"
+        with requests.Session() as http:
+            http.put(topic, timeout=10).raise_for_status()
+            for batch in range(0, count, 1000):  # the most one publish may carry
+                http.post(f"{topic}:publish", timeout=30, json={
+                    "messages": [{"data": "LQ=="}] * min(1000, count - batch)}).raise_for_status()
+        used.write_text(str(count + RESERVED_MESSAGE_IDS))
+        self.ids_skipped = True
+
+    def _remember_used_message_ids(self) -> None:
+        """Called on stop: the id the emulator hands out next is how many it used (minus one)."""
+        with contextlib.suppress(requests.RequestException, KeyError, ValueError):
+            answer = requests.post(f"{self._pubsub_rest}/topics/{USED_MESSAGE_IDS}:publish", timeout=10,
+                                   json={"messages": [{"data": "LQ=="}]})
+            (self.workdir / USED_MESSAGE_IDS).write_text(answer.json()["messageIds"][0])
 
     def _start_standins(self) -> None:
         secrets = SecretManagerStandIn(self.workdir / "secrets.json")
         app = serve_in_thread(secrets)
         self.apps.append(app)
         self.env["SECRET_MANAGER_EMULATOR_HOST"] = app.url
-        self.pubsub = PubSubStandIn()
-        app = serve_in_thread(self.pubsub)
-        self.apps.append(app)
-        self.env["PUBSUB_REST_ENDPOINT"] = app.url
 
     def _create_bucket(self) -> None:
         resp = requests.post(
@@ -191,24 +281,19 @@ class LocalStack:
             raise RuntimeError(f"could not create bucket {self.bucket}: {resp.status_code} {resp.text}")
 
     def stop(self) -> None:
-        if self.pubsub:
-            self.pubsub.stop()
+        """Stop everything started, the Pub/Sub emulator last: once nothing can publish any more,
+        a persistent stack notes how many message ids were used."""
         for app in reversed(self.apps):
             with contextlib.suppress(Exception):
                 app.stop()
         self.apps.clear()
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 15)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 9)
-                proc.wait(timeout=5)
+        terminate([proc for proc in self.procs if proc is not self.pubsub_proc])
+        if self.ids_skipped:
+            self._remember_used_message_ids()
+            self.ids_skipped = False
+        terminate([proc for proc in self.procs if proc is self.pubsub_proc])
         self.procs.clear()
+        self.pubsub_proc = None
 
     def apply_env(self) -> None:
         os.environ.update(self.env)

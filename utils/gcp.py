@@ -1,7 +1,8 @@
 """Client construction shared by the helpers: production defaults, or the local stack when told.
 
-Production uses Application Default Credentials. When an emulator/stand-in variable is set the
-clients get anonymous credentials and, for the REST stand-ins, the REST transport and endpoint.
+Production uses Application Default Credentials. When an emulator variable is set the clients get
+anonymous credentials and, for the Secret Manager stand-in (reached over REST: Google ships no
+emulator for it), the REST transport and endpoint.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Pub/Sub adapter: publish JSON trigger messages; create topics and push subscriptions.
+"""Pub/Sub adapter: publish JSON trigger messages; create topics.
 
-`PUBSUB_EMULATOR_HOST` (Google's emulator, gRPC) is honoured by the client itself;
-`PUBSUB_REST_ENDPOINT` points the client's REST transport at the local stand-in.
+`PUBSUB_EMULATOR_HOST` (Google's emulator, gRPC; local/pubsub.py starts it) is honoured by the
+client itself; the clients then need anonymous credentials.
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 
-from google.api_core.exceptions import Conflict
+from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
 
 from utils.gcp import emulator_kwargs
 
 
 def _kwargs() -> dict:
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return emulator_kwargs("PUBSUB_EMULATOR_HOST")
-    return emulator_kwargs("PUBSUB_REST_ENDPOINT", rest_endpoint=True)
+    return emulator_kwargs("PUBSUB_EMULATOR_HOST")
 
 
 @functools.cache
@@ -44,16 +41,5 @@ def publish_json(project: str, topic: str, payload: dict, **attributes: str) -> 
 
 
 def ensure_topic(project: str, topic: str) -> None:
-    # ALREADY_EXISTS is AlreadyExists over gRPC but a plain 409 Conflict over REST.
-    with contextlib.suppress(Conflict):
+    with contextlib.suppress(AlreadyExists):
         publisher().create_topic(name=topic_path(project, topic))
-
-
-def ensure_push_subscription(project: str, name: str, topic: str, endpoint: str) -> None:
-    # ALREADY_EXISTS is AlreadyExists over gRPC but a plain 409 Conflict over REST.
-    with contextlib.suppress(Conflict):
-        subscriber().create_subscription(
-            name=f"projects/{project}/subscriptions/{name}",
-            topic=topic_path(project, topic),
-            push_config={"push_endpoint": endpoint},
-        )

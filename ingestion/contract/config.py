@@ -24,6 +24,7 @@ from ingestion.contract.checks import (
     path_problems,
     placeholder_problems,
 )
+from ingestion.contract.cron import longest_gap
 from ingestion.contract.envrefs import ALL_FIELDS, expand, has_key
 from ingestion.contract.errors import ConfigError, PayloadError
 from ingestion.contract.schema import entity_schema, schema_errors
@@ -128,6 +129,15 @@ class EntityConfig(Sections):
     def aligned(self) -> bool:
         """Windows snap to whole steps (export files): never cut one."""
         return bool(self.date_filter and self.date_filter.align and self.step)
+
+    @property
+    def freshness_objective(self) -> timedelta | None:
+        """How old the last successful run may be before the entity is LATE: `freshness`, else twice
+        the longest gap between two firings of its schedule (one missed run is not yet late), else
+        none (an entity nobody schedules is never late)."""
+        if self.freshness is not None:
+            return self.freshness
+        return 2 * longest_gap(self.schedule.cron) if self.schedule else None
 
     @property
     def columns(self) -> list[str]:
@@ -275,6 +285,11 @@ def cross_check(entity: EntityConfig) -> list[str]:
                                           RESERVED_COLUMNS, entity.target.write))
     problems.extend(write_problems(entity))
     problems.extend(history_problems(entity))
+    if entity.schedule:
+        try:
+            longest_gap(entity.schedule.cron)
+        except ValueError as exc:
+            problems.append(f"schedule.cron: {exc}")
     if entity.target.partition:
         scalar_column("partition field", entity.target.partition.field, TIME_TYPES)
     for column in entity.target.cluster_by:

@@ -334,6 +334,7 @@ class Sections:
     fan_out: FanOutSpec | None = None
     async_job: AsyncJobSpec | None = None
     schedule: ScheduleSpec | None = None
+    freshness: timedelta | None = None  # as written; EntityConfig.freshness_objective adds the default
     response_actions: tuple[ResponseAction, ...] = ()
     children: tuple[ChildSpec, ...] = ()
     schema: SchemaSpec = field(default_factory=SchemaSpec)
@@ -372,6 +373,7 @@ def parse_sections(spec: dict) -> dict[str, Any]:
             "done_values": tuple(job["done_values"]),
             "failed_values": tuple(job.get("failed_values", ()))})),
         "schedule": section(ScheduleSpec, spec.get("schedule")),
+        "freshness": _duration(spec.get("freshness")),
         "full_refresh": section(FullRefreshSpec, spec["full_refresh"]),
         "schema": section(SchemaSpec, spec.get("schema", {})),
         "response_actions": tuple(section(ResponseAction, rule, status=_statuses(rule.get("status")))

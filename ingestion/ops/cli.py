@@ -8,7 +8,11 @@
     scaffold   propose config + schema JSON from a sample API response (file or URL) or an
                OpenAPI 3 document; --update: add the columns the loader added to a table
     gaps       list the windows never loaded; --publish sends the backfills (--local: local stack)
-    manifest   what the configs ask of a project (datasets, secrets, schedules, env): read by deploy/
+    manifest   what the configs ask of a project (datasets, secrets, schedules, env, freshness
+               objectives): read by deploy/; `manifest dbt`: a dbt sources file of every table
+    status     per entity: fresh (OK), LATE, NEVER run or FAILING, from the run ledger; --json;
+               --html FILE [--days N]: the status page;
+               --create-view / --view-sql: the BigQuery view entity_status with the same facts
 
 Errors are one line each on stderr, `ERROR <entity>: <cause>`, with a non-zero exit.
 """
@@ -19,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shlex
 import sys
 import uuid
@@ -185,9 +188,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
                                         "--project", project, "--message", body]))
     if args.print_only:
         return 0
+    from google.api_core.exceptions import NotFound
+
     from utils import pubsub_helper
 
-    message_id = pubsub_helper.publish_json(project, topic, message)
+    try:
+        message_id = pubsub_helper.publish_json(project, topic, message)
+    except NotFound as exc:  # the emulator's 404 does not name the topic; say which one
+        path = pubsub_helper.topic_path(project, topic)
+        return fail(f"{args.entity}: NotFound: topic {path} does not exist ({' '.join(str(exc).split())})",
+                    code=1)
     print(f"published message {message_id} to projects/{project}/topics/{topic}: {body}")
     return 0
 
@@ -203,90 +213,12 @@ def process_locally(subject: str, stack: LocalStack, topic: str, messages: list[
 
 
 def cmd_scaffold(args: argparse.Namespace) -> int:
-    from ingestion.ops.scaffold import dumps, files_of
-
-    if problem := scaffold_usage(args):
-        return fail(f"{args.entity}: {problem}")
-    if args.update:
-        return scaffold_update(args)
-    source = args.entity.split("/")[0]
-    try:
-        source_file = config_dir() / source / "_source.json"
-        existing = json.loads(source_file.read_text()) if source_file.exists() else None
-        proposals, skipped = scaffold_proposals(args, existing)
-    except (OSError, ValueError) as exc:
-        return fail(f"{args.entity}: {exc}")
-    files = files_of(proposals, config_dir(), schema_dir())
-    if args.stdout:
-        for path, document in files.items():
-            print(f"--- {path}\n{dumps(document)}", end="")
-    else:
-        clash = [str(p) for p in files if p.exists() and p.name != "_source.json"]
-        if clash and not args.force:
-            return fail(f"{args.entity}: {', '.join(clash)} already exist(s); --force overwrites")
-        for path, document in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dumps(document))
-            print(f"wrote {path}")
-    for proposal in proposals:
-        prefix = f"{proposal.name}: " if len(proposals) > 1 else ""
-        for note in proposal.notes:
-            print(f"review: {prefix}{note}")
-    for line in skipped:
-        print(f"skipped: {line}")
-    print(f"next: python -m ingestion validate && python -m ingestion run {proposals[0].name} --local")
-    return 0
-
-
-def scaffold_update(args: argparse.Namespace) -> int:
-    """`scaffold --update <entity>`: the columns the loader added to its table into its schema JSON."""
-    from ingestion.ops.scaffold_update import write_update
+    from ingestion.ops.scaffold_command import ScaffoldRefused, scaffold
 
     try:
-        lines = write_update(args.entity, config_dir(), schema_dir(), os.environ.get("GOOGLE_CLOUD_PROJECT"),
-                             args.stdout)
-    except (ConfigError, PayloadError, ValueError) as exc:
+        return scaffold(args, config_dir(), schema_dir())
+    except ScaffoldRefused as exc:
         return fail(f"{args.entity}: {exc}")
-    print("\n".join(lines))
-    return 0
-
-
-def scaffold_usage(args: argparse.Namespace) -> str | None:
-    """What is wrong with the arguments: a sample (file or URL) or --openapi, and what goes with each
-    (--update: nothing but the entity)."""
-    entity = r"[a-z0-9][a-z0-9_-]*"
-    if not re.fullmatch(f"{entity}/{entity}" + ("|" + entity if args.openapi else ""), args.entity):
-        return ("not <source>/<entity>" + (" or <source>" if args.openapi else "")
-                + " (lower case, digits, _ and -)")
-    if args.update:
-        given = [flag for flag, value in (("a sample", args.sample), ("--openapi", args.openapi),
-                                          ("--records-path", args.records_path), ("--header", args.header),
-                                          ("--data", args.data), ("--schedule", args.schedule)) if value]
-        return f"--update reads the entity's table, it takes no {', '.join(given)}" if given else None
-    if (args.sample is None) == (args.openapi is None):
-        return "give a sample (a JSON file or an http(s) URL) or --openapi: one of them"
-    if args.openapi is None:
-        if args.path:
-            return "--path picks an endpoint of an --openapi document"
-        return "--header takes 'Name: value'" if any(":" not in h for h in args.header) else None
-    if args.records_path or args.header or args.data:
-        return "--records-path, --header and --data are for a sample, not --openapi"
-    if "/" in args.entity and not args.path:
-        return "<source>/<entity> names one endpoint: add --path, or give <source> alone"
-    return None
-
-
-def scaffold_proposals(args: argparse.Namespace, existing: dict | None) -> tuple[list, list[str]]:
-    from ingestion.ops.scaffold import propose, read_sample, request_data
-
-    if args.openapi:
-        from ingestion.ops.scaffold_openapi import propose_openapi
-
-        return propose_openapi(Path(args.openapi), args.entity, args.path, existing, args.schedule)
-    headers = [tuple(part.strip() for part in h.split(":", 1)) for h in args.header]
-    sample = read_sample(args.sample, dict(headers), request_data(args.data))
-    return [propose(args.entity, sample, args.records_path, existing, args.schedule,
-                    headers[0] if headers else None)], []
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
@@ -329,11 +261,32 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     from ingestion.ops.manifest import lines
 
     try:
-        for line in lines(args.kind, config_dir(), schema_dir(), args.prefix):
+        for line in lines(args.kind, config_dir(), schema_dir(), args.prefix, args.project):
             print(line)
     except (PayloadError, ConfigError) as exc:
         return fail(str(exc))
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Argument wiring only: ingestion/ops/status_report.py does the work."""
+    from ingestion.ops import status_report
+
+    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        return fail("status: no project: pass --project or set GOOGLE_CLOUD_PROJECT")
+    settings = Settings(project=project, bucket=os.environ.get("INGEST_BUCKET", ""),
+                        meta_dataset=args.meta_dataset or os.environ.get("INGEST_META_DATASET",
+                                                                         Settings.meta_dataset),
+                        config_dir=config_dir(), schema_dir=schema_dir(),
+                        location=os.environ.get("INGEST_BQ_LOCATION", Settings.location))
+    if args.create_view or args.view_sql:
+        return status_report.view(settings, print_sql=args.view_sql)
+    if args.html:
+        from ingestion.ops.status_html import write_page
+
+        return write_page(settings, args.entity or None, Path(args.html), args.days)
+    return status_report.report(settings, args.entity or None, args.json)
 
 
 def add_message_args(parser: argparse.ArgumentParser) -> None:
@@ -402,12 +355,32 @@ def build_parser() -> argparse.ArgumentParser:
                            "the function there process the backfills and print their runs")
     gaps.set_defaults(func=cmd_gaps)
 
-    manifest = sub.add_parser("manifest", help="datasets, secrets, schedules or environment "
-                                               "variables the configs need (tab-separated; read by "
-                                               "deploy/)")
-    manifest.add_argument("kind", choices=["datasets", "secrets", "schedules", "env"])
+    manifest = sub.add_parser("manifest", help="datasets, secrets, schedules, environment "
+                                               "variables or freshness objectives (seconds) the "
+                                               "configs need (tab-separated; read by deploy/), "
+                                               "or dbt: a dbt sources file (YAML)")
+    manifest.add_argument("kind", choices=["datasets", "secrets", "schedules", "env", "objectives", "dbt"])
     manifest.add_argument("--prefix", default=SCHEDULE_PREFIX, help="Cloud Scheduler job id prefix")
+    manifest.add_argument("--project", help="dbt: the sources' database (a project id, or Jinja such as "
+                                            "\"{{ env_var('RAW_PROJECT') }}\"); default: the dbt target's")
     manifest.set_defaults(func=cmd_manifest)
+
+    status = sub.add_parser("status", help="freshness per entity (OK, LATE, NEVER, FAILING) from the "
+                                           "run ledger; exit 1 when one needs attention")
+    status.add_argument("entity", nargs="*", help="<source>/<entity> (default: every config)")
+    status.add_argument("--json", action="store_true", help="the same facts as JSON")
+    status.add_argument("--project", help="default: $GOOGLE_CLOUD_PROJECT")
+    status.add_argument("--meta-dataset",
+                        help="the run ledger's dataset (default: $INGEST_META_DATASET or ingest_meta)")
+    status.add_argument("--create-view", action="store_true",
+                        help="create or replace the view <meta-dataset>.entity_status (every config)")
+    status.add_argument("--view-sql", action="store_true",
+                        help="print the statements --create-view runs, for `bq query` (the deploy)")
+    status.add_argument("--html", metavar="FILE",
+                        help="write the status page instead: one self-contained HTML file, per entity "
+                             "its state and a chart of its runs (records, duration, failures)")
+    status.add_argument("--days", type=int, default=14, help="--html: days of runs charted (default 14)")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -1,9 +1,10 @@
-"""What the configs ask of a Google Cloud project: datasets, secrets, Cloud Scheduler jobs, and the
-environment variables their `${NAME}` references read.
+"""What the configs ask of a Google Cloud project: datasets, secrets, Cloud Scheduler jobs, the
+environment variables their `${NAME}` references read, and the freshness objectives alerts watch.
 
 deploy/*.sh reads these (`python -m ingestion manifest <kind>`, one tab-separated line each), so
 dropping in a config and re-running the deploy creates its dataset, its secret placeholder and its
-schedule. The configs stay the single source of truth; the scripts hold no entity list.
+schedule. The configs stay the single source of truth; the scripts hold no entity list. `manifest dbt`
+writes the same configs as a dbt sources file instead (ingestion/ops/dbt_sources.py).
 """
 
 from __future__ import annotations
@@ -74,6 +75,17 @@ def schedules(entities: list[EntityConfig], prefix: str = SCHEDULE_PREFIX) -> li
     return list(found.values())
 
 
+def objectives(entities: list[EntityConfig]) -> list[tuple[str, int]]:
+    """(entity, objective in whole seconds) per entity that has one: deploy/alerts.sh alerts when an
+    entity has had no successful run for that long (an entity without one is never LATE)."""
+    found = []
+    for entity in entities:
+        objective = entity.freshness_objective
+        if objective is not None:
+            found.append((entity.name, int(objective.total_seconds())))
+    return found
+
+
 def env_lines(config_dir: Path) -> list[str]:
     """`NAME<TAB>required|optional<TAB>config files` per variable the configs read: the function
     needs every required one (no default) in its environment; an optional one overrides a default."""
@@ -86,12 +98,19 @@ def env_lines(config_dir: Path) -> list[str]:
             for name, (required, files) in sorted(found.items())]
 
 
-def lines(kind: str, config_dir: Path, schema_dir: Path, prefix: str = SCHEDULE_PREFIX) -> list[str]:
+def lines(kind: str, config_dir: Path, schema_dir: Path, prefix: str = SCHEDULE_PREFIX,
+          project: str | None = None) -> list[str]:
     if kind == "env":
         return env_lines(config_dir)
     entities = load_all(config_dir, schema_dir)
+    if kind == "dbt":
+        from ingestion.ops.dbt_sources import render  # imports the warehouse: only when asked
+
+        return render(entities, project).splitlines()
     if kind == "datasets":
         return datasets(entities)
     if kind == "secrets":
         return [f"{name}\t{'rotates' if rotates else 'reads'}" for name, rotates in secrets(entities)]
+    if kind == "objectives":
+        return [f"{name}\t{seconds}" for name, seconds in objectives(entities)]
     return [schedule.line() for schedule in schedules(entities, prefix)]

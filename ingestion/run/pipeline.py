@@ -67,9 +67,10 @@ def run_sync(request: SyncRequest, settings: Settings, now: datetime | None = No
             if row.status != "running":
                 row.finished_at = datetime.now(UTC)
                 record_run(row, settings)
+        # The run's outcome as a field of its own: deploy/alerts.sh counts rows and successes by it.
         log.info("sync %s: %d pages, %d records, %d rejected, %d filtered, %d rows merged, watermark %s",
                  row.status, row.pages, row.records, row.rejected, row.filtered, row.rows_merged,
-                 row.watermark or row.watermark_value or "unchanged")
+                 row.watermark or row.watermark_value or "unchanged", extra={"status": row.status})
         return row
 
 

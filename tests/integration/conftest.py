@@ -25,7 +25,8 @@ def stack(tmp_path_factory) -> LocalStack:
 
 @pytest.fixture
 def env(stack, tmp_path, monkeypatch) -> Env:
-    from utils import gcs_helper, pubsub_helper
+    from local import pubsub
+    from utils import gcs_helper
 
     suffix = uuid.uuid4().hex[:10]
     bucket = f"test-{suffix}"
@@ -33,7 +34,7 @@ def env(stack, tmp_path, monkeypatch) -> Env:
     settings = Settings(project=stack.project, bucket=bucket, meta_dataset=f"meta_{suffix}",
                         config_dir=tmp_path / "config", schema_dir=tmp_path / "schema",
                         trigger_topic=f"trigger-{suffix}")
-    pubsub_helper.ensure_topic(stack.project, settings.trigger_topic)
+    pubsub.tap(stack.project, settings.trigger_topic)  # what the test publishes: see published()
     settings.config_dir.mkdir()
     settings.schema_dir.mkdir()
     for var, value in {"INGEST_BUCKET": bucket, "INGEST_META_DATASET": settings.meta_dataset,
@@ -80,3 +81,11 @@ def catalog(serve):
     api = CatalogApi()
     serve(api, "CATALOG_API_URL")
     return api
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """The deploy scripts' fake Google Cloud (tests/support/fakecloud.py), fresh per test."""
+    from tests.support.fakecloud import fake_cloud
+
+    return fake_cloud(tmp_path)

@@ -1,5 +1,5 @@
-"""`make demo` itself, in its own process: the real Pub/Sub client publishes, the stand-in pushes
-CloudEvents to functions-framework running functions/main.py, twice over the same persisted data."""
+"""`make demo` itself, in its own process: the real Pub/Sub client publishes, Google's emulator
+pushes to functions-framework running functions/main.py, twice over the same persisted data."""
 
 from __future__ import annotations
 

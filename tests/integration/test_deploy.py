@@ -13,80 +13,15 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 from ingestion.contract.payload import parse_request
 from ingestion.contract.settings import ROOT
+from tests.support.fakecloud import DEPLOY, PROJECT, Call
 
-DEPLOY = ROOT / "deploy"
-PROJECT = "acme-data"
 FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/iam.securityAdmin",
                    "roles/resourcemanager.projectIamAdmin"}
-
-
-@dataclass
-class Call:
-    words: list[str]  # tool and positional words: gcloud scheduler jobs create pubsub <id>
-    args: list[str]
-
-    def flag(self, name: str) -> str:
-        return self.args[self.args.index(name) + 1]
-
-
-@dataclass
-class Cloud:
-    tmp: Path
-    env: dict[str, str]
-
-    def deploy(self, script: str = "deploy.sh", *args: str, check: bool = True,
-               **env: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(["bash", str(DEPLOY / script), "--project", PROJECT, *args],
-                                env={**self.env, **env}, capture_output=True, text=True, timeout=120)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def calls(self) -> list[dict]:
-        log = Path(self.env["FAKE_CLOUD_LOG"])
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    def commands(self, *words: str) -> list[Call]:
-        """Calls whose command words start with `words`, e.g. ("gcloud", "scheduler", "jobs")."""
-        found = [Call([c["tool"], *c["words"]], c["args"]) for c in self.calls()]
-        return [c for c in found if c.words[:len(words)] == list(words)]
-
-    def forget_calls(self) -> None:
-        Path(self.env["FAKE_CLOUD_LOG"]).unlink(missing_ok=True)
-
-    def configs(self) -> tuple[Path, Path]:
-        """A private copy of config/ and schema/ the test may change."""
-        configs, schemas = self.tmp / "config", self.tmp / "schema"
-        if not configs.exists():
-            shutil.copytree(ROOT / "config", configs)
-            shutil.copytree(ROOT / "schema", schemas)
-            self.env.update(INGEST_CONFIG_DIR=str(configs), INGEST_SCHEMA_DIR=str(schemas))
-        return configs, schemas
-
-
-@pytest.fixture
-def cloud(tmp_path) -> Cloud:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = (ROOT / "tests/support/fakes/gcloud").read_text().split("\n", 1)[1]
-    for tool in ("gcloud", "bq"):  # this interpreter, without site-packages: it starts in ~10 ms
-        (bin_dir / tool).write_text(f"#!{sys.executable} -S\n{fake}")
-        (bin_dir / tool).chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "PYTHON": sys.executable, "BUILD_DIR": str(tmp_path / "build"),
-           "FAKE_CLOUD_LOG": str(tmp_path / "calls.jsonl"),
-           "FAKE_CLOUD_STATE": str(tmp_path / "state.json")}
-    for var in ("INGEST_CONFIG_DIR", "INGEST_SCHEMA_DIR", "GOOGLE_CLOUD_PROJECT", "REGION"):
-        env.pop(var, None)
-    return Cloud(tmp_path, env)
 
 
 def scheduled_entities() -> dict[str, dict]:
@@ -128,7 +63,7 @@ def test_first_deploy_creates_everything_once_with_least_privilege(cloud):
     assert roles & FORBIDDEN_ROLES == set()
     project_roles = {c.flag("--role") for c in cloud.commands("gcloud", "projects", "add-iam-policy-binding")}
     assert project_roles == {"roles/bigquery.jobUser"}
-    grants = [c.words[-1] for c in cloud.commands("bq", "query")]
+    grants = [c.words[-1] for c in cloud.commands("bq", "query") if c.words[-1].startswith("GRANT ")]
     assert len(grants) == len(datasets)
     assert all("roles/bigquery.dataEditor" in g and "ingest-fn@acme-data" in g for g in grants)
     secret_roles = {(c.words[3], c.flag("--role"))
@@ -221,6 +156,37 @@ def test_dry_run_prints_every_command_and_runs_none(cloud):
     for name in scheduled_entities():
         assert f"+ gcloud scheduler jobs create pubsub ingest--{name.replace('/', '--')}" in out
     assert '"matchesPrefix": ["staged/"]' in out  # the lifecycle rules are shown too
+    assert ("+ bq --project_id acme-data --location US query --nouse_legacy_sql "
+            "$'CREATE TABLE IF NOT EXISTS") in out
+    assert "CREATE OR REPLACE VIEW `acme-data.ingest_meta.entity_status`" in out
+
+
+def test_the_deploy_replaces_the_entity_status_view_after_the_function_with_the_configs_objectives(cloud):
+    configs, _ = cloud.configs()
+    cloud.deploy()
+
+    calls = [Call([c["tool"], *c["words"]], c["args"]) for c in cloud.calls()]
+    function = next(i for i, c in enumerate(calls) if c.words[:3] == ["gcloud", "functions", "deploy"])
+    views = [(i, c) for i, c in enumerate(calls)
+             if c.words[:2] == ["bq", "query"] and "entity_status" in c.words[-1]]
+    assert [i > function for i, _ in views] == [True]
+    view = views[0][1]
+    assert (view.flag("--project_id"), view.flag("--location")) == (PROJECT, "US")
+    sql = view.words[-1]  # the ledger first (nothing may have run yet), then the view
+    assert sql.index("CREATE TABLE IF NOT EXISTS `acme-data.ingest_meta.runs`") < sql.index(
+        "CREATE OR REPLACE VIEW `acme-data.ingest_meta.entity_status`")
+    shipped = [f"{p.parent.name}/{p.stem}" for p in sorted((ROOT / "config").glob("*/[!_]*.json"))]
+    assert all(f'SELECT "{name}", ' in sql for name in shipped)
+    assert 'SELECT "gitlab/issues", "gitlab", "issues", 3600' in sql  # every 30 minutes: 1 hour
+    assert 'SELECT "demo_shop/orders", "demo_shop", "orders", NULL' in sql  # no schedule: never late
+
+    spec = json.loads((configs / "gitlab/issues.json").read_text())
+    (configs / "gitlab/issues.json").write_text(json.dumps({**spec, "freshness": "PT5H"}))
+    cloud.forget_calls()
+    cloud.deploy("status_view.sh")
+
+    replaced = cloud.commands("bq", "query")
+    assert len(replaced) == 1 and 'SELECT "gitlab/issues", "gitlab", "issues", 18000' in replaced[0].words[-1]
 
 
 def test_an_invalid_config_stops_the_deploy_before_any_cloud_call(cloud):

@@ -1,17 +1,18 @@
 """A test's world on the local stack (`Env`: its own bucket, datasets and config folders), and
 talking to the function as Pub/Sub does: the push envelope, a delivery to the deployed entry point,
-the messages published to the test's topic, secrets in the Secret Manager stand-in."""
+the messages published to the test's topic (read from the Pub/Sub emulator), secrets in the Secret
+Manager stand-in."""
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion.contract.settings import ROOT, Settings
-from local.pubsub_standin import pubsub_message, push_envelope, push_headers
+from local import pubsub
+from local.push import pubsub_message, push_envelope, push_headers
 
 API_KEY = "test-key-not-a-secret"
 
@@ -75,10 +76,10 @@ def deliver(client, payload=None, message_id: str = "1001", raw: bytes | None = 
 
 
 def published(stack, env) -> list[tuple[str, dict]]:
-    """(message id, payload) of every message published to the test's trigger topic."""
-    topic = f"projects/{env.settings.project}/topics/{env.settings.trigger_topic}"
-    return [(m["messageId"], json.loads(base64.b64decode(m["data"])))
-            for m in stack.pubsub.published if m["topic"] == topic]
+    """(message id, payload) of every message published to the test's trigger topic, oldest
+    first, as its pull subscription on the emulator holds them (the `env` fixture makes it)."""
+    return [(message_id, json.loads(data))
+            for message_id, data in pubsub.published(stack.project, env.settings.trigger_topic)]
 
 
 def store_secret(project: str, name: str, value: dict) -> None:
