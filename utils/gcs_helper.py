@@ -45,6 +45,15 @@ def read(bucket: str, path: str) -> tuple[bytes | None, int]:
     return data, int(blob.generation or 0)
 
 
+def read_range(bucket: str, path: str, start: int, end: int) -> bytes | None:
+    """Bytes `start` to `end` (inclusive, as `gcloud storage cat -r start-end`), or None when the
+    object does not exist."""
+    try:
+        return client().bucket(bucket).blob(path).download_as_bytes(start=start, end=end)
+    except NotFound:
+        return None
+
+
 def list_paths(bucket: str, prefix: str) -> list[str]:
     return [b.name for b in client().list_blobs(bucket, prefix=prefix)]
 
@@ -70,10 +79,11 @@ class ParallelUploads:
         self._pending: deque[Future] = deque()
 
     def submit(self, bucket: str, path: str, data: bytes | str, content_type: str,
-               metadata: dict[str, str] | None = None) -> None:
+               metadata: dict[str, str] | None = None) -> Future:
         while len(self._pending) >= self.max_in_flight:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(upload, bucket, path, data, content_type, metadata))
+        return self._pending[-1]
 
     def wait(self) -> None:
         while self._pending:

@@ -1,23 +1,22 @@
-"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), its
-records coerced to the table schema as NDJSON rows for the load job, and the records that cannot be
-loaded as rejects, each with its reason.
+"""Stage pages to GCS: each raw page as received (secret values echoed by the API scrubbed), several
+to an object (ingestion/rows/rawpages.py), its records coerced to the table schema as NDJSON rows
+for the load job, and the records that cannot be loaded as rejects, each with its reason.
 
-Object paths name the kind, source, entity, run and page. A run is one delivery attempt, so attempts
-of the same message never overwrite or mix with each other's objects.
+Object paths name the kind, source, entity, run and (first) page. A run is one delivery attempt, so
+attempts of the same message never overwrite or mix with each other's objects.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from ingestion.contract import logs
 from ingestion.contract.config import EntityConfig
-from ingestion.contract.dates import to_rfc3339
 from ingestion.contract.errors import RecordError
-from ingestion.contract.redact import redact, redact_values
+from ingestion.contract.redact import redact
 from ingestion.contract.sections import RecordsSpec
 from ingestion.model import Page, Slice
 from ingestion.rows.build import RowBuilder, page_rows
@@ -25,6 +24,7 @@ from ingestion.rows.children import ChildRows
 from ingestion.rows.deletes import TombstoneRows
 from ingestion.rows.filters import with_record_filters
 from ingestion.rows.newfields import NewFields
+from ingestion.rows.rawpages import RawBatch, page_metadata
 from ingestion.source import jsoncodec
 from ingestion.source.extract import TombstonePage
 from ingestion.source.records import response_format
@@ -56,7 +56,8 @@ def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
 
 
 def raw_suffix(records: RecordsSpec) -> tuple[str, str]:
-    """(file suffix, content type) of a raw page, so a zipped export stays a valid .zip."""
+    """(file suffix, content type) of a raw page's body: a batch of raw pages is named with the
+    suffix, so what it holds stays recognisable (a .zip holds zipped exports)."""
     if records.compression == "zip":
         return ".zip", "application/zip"
     body = response_format(records)
@@ -67,13 +68,15 @@ def raw_suffix(records: RecordsSpec) -> tuple[str, str]:
 
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
                 step: int = 1, rejected_before: int = 0,
-                keep: Callable[[Any, Slice], bool] | None = None) -> StagedRun:
+                keep: Callable[[Any, Slice], bool] | None = None,
+                on_part: Callable[[Future, str], None] | None = None) -> StagedRun:
     """Stage every page of one step; stops reading pages (and so calling the API) as soon as the
     run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
     more. Each step's NDJSON parts get their own folder: one load job per step. Uploads run in
     the background while the next pages are read; all of them are done when this returns.
     `keep` (ingestion/rows/cursor.py) leaves out records outside their slice and `records.filters`
-    (ingestion/rows/filters.py) those not wanted, counted in `filtered`."""
+    (ingestion/rows/filters.py) those not wanted, counted in `filtered`. `on_part(upload, uri)` is
+    told of every NDJSON part of the records as its upload starts (load while extracting)."""
     parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
     rejects_prefix = run_prefix("rejects", entity, run_id)
     staged = StagedRun(gcs_helper.uri(bucket, f"{parts}/part-*.jsonl"),
@@ -85,11 +88,12 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
     staged.child_rows = dict.fromkeys(staged.child_uris, 0)
     keep, new = with_record_filters(entity, keep), NewFields.for_entity(entity, rows_of.known)
     with gcs_helper.ParallelUploads() as uploads:
-        writer = PartWriter(uploads, bucket, parts)
+        writer = PartWriter(uploads, bucket, parts, on_part)
+        raw = RawBatch(uploads, bucket, run_prefix("raw", entity, run_id), raw_suffix(entity.records)[0])
         child_writers = {name: PartWriter(uploads, bucket, f"{parts}/{name}") for name in staged.child_uris}
         for page in pages:
             if page.source is None:
-                page.source, page.run_id = store_raw_page(page, entity, run_id, bucket, uploads), run_id
+                page.source, page.run_id = store_raw_page(page, entity, raw), run_id
             staged.pages += 1
             staged.bytes += len(page.response.content)
             first_seq = staged.records + staged.rejects + staged.filtered + staged.tombstones
@@ -115,7 +119,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
                 staged.first_reject = f"{first['source_object']} record {first['index']}: {first['reason']}"
             if rejected_before + staged.rejects > entity.records.max_rejects:
                 break
-        for each in (writer, *child_writers.values()):
+        for each in (raw, writer, *child_writers.values()):  # a step's rows name only pages written
             each.flush()
     if new is not None:  # carried into the rows, loaded once their columns exist (run/steps.py)
         staged.new_fields = new.fields()
@@ -127,8 +131,9 @@ class PartWriter:
     """Rows as NDJSON objects of about PART_BYTES each (named after their first page): a few
     large objects load faster, and cost fewer GCS writes, than one per page."""
 
-    def __init__(self, uploads: gcs_helper.ParallelUploads, bucket: str, prefix: str):
-        self.uploads, self.bucket, self.prefix = uploads, bucket, prefix
+    def __init__(self, uploads: gcs_helper.ParallelUploads, bucket: str, prefix: str,
+                 on_part: Callable[[Future, str], None] | None = None):
+        self.uploads, self.bucket, self.prefix, self.on_part = uploads, bucket, prefix, on_part
         self.chunks: list[bytes] = []
         self.size = self.first_page = 0
 
@@ -144,8 +149,10 @@ class PartWriter:
 
     def flush(self) -> None:
         if self.chunks:
-            self.uploads.submit(self.bucket, f"{self.prefix}/part-{self.first_page:06d}.jsonl",
-                                b"".join(self.chunks), NDJSON)
+            path = f"{self.prefix}/part-{self.first_page:06d}.jsonl"
+            upload = self.uploads.submit(self.bucket, path, b"".join(self.chunks), NDJSON)
+            if self.on_part:
+                self.on_part(upload, gcs_helper.uri(self.bucket, path))
             self.chunks, self.size = [], 0
 
 
@@ -158,23 +165,9 @@ def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int 
             f"All rejects, with their reasons: {staged.rejects_prefix}")
 
 
-def store_raw_page(page: Page, entity: EntityConfig, run_id: str, bucket: str,
-                   uploads: gcs_helper.ParallelUploads) -> str:
-    """Upload the page as received (secrets scrubbed unless compressed); returns its gs:// URI."""
-    response = page.response
-    suffix, content_type = raw_suffix(entity.records)
-    metadata = {
-        "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
-        "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
-    }
-    if page.slice.item is not None:
-        metadata["item"] = str(page.slice.item)
-    if page.slice.after is not None:  # the watermark an integer/string cursor continued from
-        metadata["after"] = json.dumps(page.slice.after)
-    if isinstance(page, TombstonePage):  # replay reads it as tombstones again
-        metadata["kind"] = page.kind
+def store_raw_page(page: Page, entity: EntityConfig, raw: RawBatch) -> str:
+    """Add the page as received (secrets scrubbed unless compressed) to the step's raw batch;
+    returns its lineage URI (ingestion/rows/rawpages.py)."""
     compressed = entity.records.compression != "none"
-    content = response.content if compressed else logs.scrub(response.content)
-    path = f"{run_prefix('raw', entity, run_id)}/page-{page.number:06d}{suffix}"
-    uploads.submit(bucket, path, content, content_type, metadata=redact_values(metadata))
-    return gcs_helper.uri(bucket, path)
+    content = page.response.content if compressed else logs.scrub(page.response.content)
+    return raw.add(page, content, page_metadata(page))

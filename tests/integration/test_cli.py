@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 from ingestion.contract.config import load_entity
 from ingestion.ops.cli import main as cli
 from tests.support.delivery import published
+from tests.support.rawpages import file_pages
 from utils import bq_helper
 
 WIDGETS = [
@@ -179,9 +180,10 @@ def test_run_local_starts_the_stack_stores_the_local_secrets_and_syncs(tmp_path,
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert "acme/widgets: succeeded: 2 pages, 7 records, 0 rejected, 7 rows merged" in run.stdout
-    raw = sorted((tmp_path / "stack/gcs/local-ingest/raw/acme/widgets").rglob("page-*.json"))
-    assert len(raw) == 2 and '"widget 7"' in raw[1].read_text()
-    assert key not in raw[0].read_text()
+    [raw] = (tmp_path / "stack/gcs/local-ingest/raw/acme/widgets").rglob("pages-*.json")  # one write
+    stored = file_pages(raw)
+    assert len(stored) == 2 and b'"widget 7"' in stored[1]
+    assert key not in raw.read_text()
 
 
 class KeyedApi:

@@ -19,6 +19,7 @@ from tests.support.catalog import deliver as push
 from tests.support.catalog import runs
 from tests.support.delivery import store_secret
 from tests.support.faults import SimulatedCrash, crash_on_call
+from tests.support.rawpages import pages
 from tests.support.tables import table
 from utils import bq_helper, gcs_helper
 
@@ -209,7 +210,7 @@ def test_a_replay_rebuilds_tombstone_pages_as_tombstones(env, serve):
     for n in (2, 13):
         api.delete(n)
     assert deliver(env, message_id="m2", now=LATER).status == "succeeded"
-    marked = [meta.get("kind") for _, meta in gcs_helper.list_with_metadata(env.settings.bucket, "raw/")]
+    marked = [page.get("kind") for page in pages(env.settings.bucket, "raw/")]
     assert marked.count("tombstones") == 2  # an empty list in the first run, one page in the second
     bq_helper.query(f"DELETE FROM `{env.settings.project}.{dataset}.tickets` WHERE TRUE")
     requests = len(api.requests)

@@ -11,6 +11,7 @@ import pytest
 
 from ingestion.contract.dates import parse_instant
 from tests.support.delivery import API_KEY, deliver
+from tests.support.rawpages import page_bytes, pages
 from utils import bq_helper, gcs_helper
 
 
@@ -58,15 +59,20 @@ def test_incremental_sync_loads_rows_pages_watermark_and_run_row(env, demo_api, 
     run = runs[0]
     assert row["_run_id"] == run["run_id"] and run["run_id"].endswith("_555")
 
-    raw_pages = objects(env, f"raw/demo_shop/orders/{run['run_id']}/")
+    raw_objects = objects(env, f"raw/demo_shop/orders/{run['run_id']}/")
+    raw_pages = pages(env.settings.bucket, f"raw/demo_shop/orders/{run['run_id']}/")
     assert run["status"] == "succeeded"
     assert run["entity"] == "demo_shop/orders" and run["message_id"] == "555"
     assert run["records"] == len(truth) and run["rows_merged"] == len(truth)
-    assert run["pages"] == len(raw_pages) > 1
-    assert raw_pages[0].endswith("/page-000001.json")
-    first_page = json.loads(gcs_helper.read(env.settings.bucket, raw_pages[0])[0])
+    assert run["pages"] == len(raw_pages) > 1 and [p["number"] for p in raw_pages][:2] == [1, 2]
+    assert raw_objects == [f"raw/demo_shop/orders/{run['run_id']}/pages-000001.json"]  # one write
+    first = raw_pages[0]
+    first_page = json.loads(gcs_helper.read_range(env.settings.bucket, raw_objects[0], first["offset"],
+                                                  first["offset"] + first["length"] - 1))
     assert "items" in first_page["data"]
-    assert secret_absent(env, raw_pages[0])
+    its_page = json.loads(page_bytes(row["_source_object"]))  # the row's lineage: its page's bytes
+    assert sample["id"] in [order["id"] for order in its_page["data"]["items"]]
+    assert secret_absent(env, raw_objects[0])
 
     newest = max(parse_instant(o["updated_at"]) for o in truth)
     assert parse_instant(state(env, "demo_shop/orders")["watermark"]) == newest
@@ -239,7 +245,7 @@ def test_each_run_stages_into_its_own_prefix(env, demo_api, function_client):
     first, second = run_rows(env)
     assert first["run_id"] != second["run_id"]
     for run in (first, second):
-        assert len(objects(env, f"raw/demo_shop/customers/{run['run_id']}/")) == run["pages"]
+        assert len(pages(env.settings.bucket, f"raw/demo_shop/customers/{run['run_id']}/")) == run["pages"]
         parts = objects(env, f"staged/demo_shop/customers/{run['run_id']}/")
         staged = b"".join(gcs_helper.read(env.settings.bucket, part)[0] for part in parts)
         assert len(staged.splitlines()) == run["records"]

@@ -17,6 +17,7 @@ from ingestion.warehouse.tables import SchemaMismatch
 from tests.support.apis import NOW
 from tests.support.apis.catalog import CONFIG, SCHEMA
 from tests.support.catalog import ENTITY, read_lines, rows, runs, setup, sync
+from tests.support.rawpages import page_bytes
 from utils import bq_helper, gcs_helper
 
 
@@ -52,8 +53,7 @@ def test_table_is_created_with_partitioning_clustering_descriptions_and_lineage(
     assert described["updated_at"] == "Last change, UTC." and described["_source_object"]
     for row in rows(env, dataset).values():
         assert row["_run_id"] == run.run_id and row["_extracted_at"] is not None
-        bucket, _, path = row["_source_object"].removeprefix("gs://").partition("/")
-        page = json.loads(gcs_helper.read(bucket, path)[0])
+        page = json.loads(page_bytes(row["_source_object"]))  # the byte range its URI names
         assert row["id"] in [int(r["id"]) for r in page["data"]]  # the row's own raw page
 
 
@@ -184,19 +184,25 @@ def test_an_incompatible_schema_change_fails_before_anything_is_fetched(env, cat
     assert [r["status"] for r in runs(env)] == ["succeeded", "failed"]
 
 
-def test_replay_rebuilds_a_dropped_table_without_calling_the_api(env, catalog):
+@pytest.mark.parametrize("batch_pages", [500, 3])  # raw pages: a batch per run, or several
+def test_replay_rebuilds_a_dropped_table_without_calling_the_api(env, catalog, monkeypatch, batch_pages):
+    monkeypatch.setattr("ingestion.rows.rawpages.BATCH_PAGES", batch_pages)
     dataset = setup(env)
     sync(env, ENTITY)
     catalog.put(3, name="renamed")
     catalog.put(21)
     sync(env, ENTITY)
     original, calls = rows(env, dataset), len(catalog.requests)
+    for run in runs(env):  # an object per `batch_pages` pages, never one per page
+        objects = gcs_helper.list_paths(env.settings.bucket, f"raw/{ENTITY}/{run['run_id']}/")
+        assert len(objects) == -(-run["pages"] // batch_pages) < run["pages"]
     state = gcs_helper.read(env.settings.bucket, f"state/{ENTITY}.json")
     bq_helper.delete_table(f"{env.settings.project}.{dataset}.items")
 
     replay = sync(env, ENTITY, "replay")
 
     assert rows(env, dataset) == original  # every column, lineage included
+    assert original[3]["name"] == "renamed" and "#page=" in original[3]["_source_object"]
     assert len(catalog.requests) == calls
     assert gcs_helper.read(env.settings.bucket, f"state/{ENTITY}.json") == state
     assert replay.sync_mode == "replay" and replay.watermark is None
