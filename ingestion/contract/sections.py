@@ -260,6 +260,7 @@ class AsyncJobSpec:
     timeout_seconds: float
     failed_values: tuple[Any, ...] = ()
     result_url_path: str | None = None  # results: the file at this URL, not `request`
+    max_jobs_in_flight: int = 10  # slices whose report jobs run at once (ingestion/source/readahead.py)
 
 
 @dataclass(frozen=True, kw_only=True)

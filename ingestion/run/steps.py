@@ -9,26 +9,35 @@ is spent; then the run checkpoints and, if windows remain, the caller continues 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.settings import Settings
-from ingestion.model import Job, JobSlice, Page
+from ingestion.model import Job, JobSlice, Page, Slice
 from ingestion.planning.jobs import update_job
 from ingestion.planning.state import commit_state
 from ingestion.rows.cursor import past_the_slice, record_filter
 from ingestion.rows.newfields import add_new_columns
 from ingestion.rows.stage import StagedRun, check_rejects, stage_pages
 from ingestion.run.clock import RunClock
-from ingestion.source.extract import extract_pages, tombstone_pages
+from ingestion.source.extract import TombstonePage, slice_pages
 from ingestion.source.fetch import Fetcher
+from ingestion.source.readahead import InOrder, Sleep, SliceReader
 from ingestion.warehouse.children import merge_children
 from ingestion.warehouse.ledger import RunRow
-from ingestion.warehouse.load import drop_staging, load_staging, max_cursors, merge_into_target
+from ingestion.warehouse.load import (
+    EarlyLoads,
+    drop_staging,
+    load_staging,
+    max_cursors,
+    merge_into_target,
+)
 from ingestion.warehouse.newcolumns import with_added_columns
 
 log = logging.getLogger("ingestion.run.steps")
@@ -52,45 +61,64 @@ def run_steps(step: Step, job: Job, pending: list[JobSlice]) -> Job:
     queue, number = list(pending), 0
     full = job.mode == "historical_full"
     step.entity = with_added_columns(step.entity, step.target)  # read like the schema JSON's columns
-    keep, done = record_filter(step.entity, full), past_the_slice(step.entity, full)
-    while queue and not (number and step.clock.out_of_time()):
-        number += 1
-        taken: list[JobSlice] = []
-        with closing(step_pages(step, queue, taken, done)) as pages:
-            staged = stage_pages(pages, step.entity, step.row.run_id, step.settings.bucket,
-                                 step=number, rejected_before=step.row.rejected, keep=keep)
-        newest = merge_staged(step, staged, job)
-        job = commit_step(step, job, taken, newest, staged.rejects)
+    keep = record_filter(step.entity, full)
+    with read_ahead(step, queue, past_the_slice(step.entity, full)) as reader:
+        while queue and not (number and step.clock.out_of_time()):
+            number += 1
+            taken: list[JobSlice] = []
+            loads = early_loads(step)
+            try:
+                with closing(step_pages(step, reader, queue, taken)) as pages:
+                    staged = stage_pages(pages, step.entity, step.row.run_id, step.settings.bucket,
+                                         step=number, rejected_before=step.row.rejected, keep=keep,
+                                         on_part=loads and loads.add)
+                newest = merge_staged(step, staged, job, loads)
+            finally:
+                if loads:
+                    loads.abandon()  # after a failure: load nothing more (a no-op once finished)
+            job = commit_step(step, job, taken, newest, staged.rejects)
     return job
 
 
-def step_pages(step: Step, queue: list[JobSlice], taken: list[JobSlice],
-               done: Callable[[Page], bool] | None = None) -> Iterator[Page]:
-    """Pages of whole slices taken from the front of `queue` while the step has room: at least
-    one slice, then more until `step_records` records or the time budget is spent. A sorted feed's
-    walk ends early after a page that `done` says lies wholly beyond the slice."""
+def read_ahead(step: Step, queue: list[JobSlice],
+               done: Callable[[Page], bool] | None) -> InOrder | SliceReader:
+    """The run's slices read in parallel ahead of the steps (ingestion/source/readahead.py):
+    `http.max_concurrency` at a time, or `async_job.max_jobs_in_flight` when each waits for a
+    report job. A sorted feed's walk ends after a page that `done` says lies wholly beyond its
+    slice, so no request is sent past it."""
+    entity, fetcher = step.entity, step.fetcher()  # one fetcher, made here: its threads share it
+    job = entity.async_job
+    lookahead = entity.http.max_concurrency if job is None else job.max_jobs_in_flight
+    slices = [piece.slice for piece in queue]
+
+    def read(piece: Slice, sleep: Sleep) -> Iterator[Page]:
+        return slice_pages(entity, piece, fetcher, done, sleep)
+
+    if lookahead == 1 or len(slices) == 1:  # nothing to overlap: no threads, no hand-over per page
+        return InOrder(slices, read)
+    return SliceReader(slices, read, lookahead)
+
+
+def step_pages(step: Step, reader: InOrder | SliceReader, queue: list[JobSlice],
+               taken: list[JobSlice]) -> Iterator[Page]:
+    """Pages of whole slices taken from the front of `queue` (and of the reader, in the same
+    order) while the step has room: at least one slice, then more until `step_records` records
+    or the time budget is spent. Pages are numbered across the run as they are taken."""
     records = count = 0
     while queue and not (taken and (records >= step.settings.step_records or step.clock.out_of_time())):
         piece = queue.pop(0)
+        _, pages = reader.next()
         taken.append(piece)
         widen_row_window(step.row, piece)
-        with closing(extract_pages(step.entity, [piece.slice], step.fetcher(),
-                                   numbered_after=step.row.pages + count)) as pages:
+        with closing(pages):
             for page in pages:
-                records, count = records + len(page.records), count + 1
+                count += 1
+                page.number = step.row.pages + count
+                if not isinstance(page, TombstonePage):
+                    records += len(page.records)
                 if step.progress:
                     step.progress(page)
                 yield page
-                if done is not None and done(page):
-                    log.info("page %d lies wholly beyond its window (incremental.order %s): "
-                             "the rest of the feed is not read", page.number, step.entity.incremental.order)
-                    break
-        if step.entity.deletes and step.entity.deletes.endpoint:  # the slice's tombstones, after its records
-            with closing(tombstone_pages(step.entity, piece.slice, step.fetcher(),
-                                         numbered_after=step.row.pages + count)) as pages:
-                for page in pages:
-                    count += 1
-                    yield page
 
 
 def widen_row_window(row: RunRow, piece: JobSlice) -> None:
@@ -98,9 +126,18 @@ def widen_row_window(row: RunRow, piece: JobSlice) -> None:
     row.window_end = max(row.window_end or piece.window.end, piece.window.end)
 
 
-def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | None, Any]:
-    """Count the step into the run row, enforce the reject limit, then load and MERGE; returns
-    the newest cursor merged per item (text; None without fan-out)."""
+def early_loads(step: Step) -> EarlyLoads | None:
+    """Load while extracting (ingestion/warehouse/load.py), unless the step may add columns: its
+    rows are then loaded once the table has them."""
+    if step.entity.schema.on_new_field == "add_column":
+        return None
+    return EarlyLoads(step.entity, step.settings, step.row.run_id)
+
+
+def merge_staged(step: Step, staged: StagedRun, job: Job | None,
+                 loads: EarlyLoads | None = None) -> dict[str | None, Any]:
+    """Count the step into the run row, enforce the reject limit, then load (or finish loading)
+    and MERGE; returns the newest cursor merged per item (text; None without fan-out)."""
     row, entity = step.row, step.entity
     rejected_before = row.rejected
     row.pages += staged.pages
@@ -113,7 +150,7 @@ def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | N
     if not staged.records and not staged.tombstones:
         return {}
     entity = add_columns_for_new_fields(step, staged)
-    staging = load_staging(entity, step.settings, row.run_id, staged.uri)
+    staging = (loads and loads.finish()) or load_staging(entity, step.settings, row.run_id, staged.uri)
     # children first: a reader never sees a parent without its children
     merge_children(entity, step.settings, row.run_id, staging, step.target, staged.child_uris,
                    staged.child_rows)
@@ -126,12 +163,19 @@ def merge_staged(step: Step, staged: StagedRun, job: Job | None) -> dict[str | N
 def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejected: int) -> Job:
     """After the MERGE: each item's state, then the job's checkpoint (the slices are done)."""
     row = step.row
-    for item in dict.fromkeys(piece.item for piece in taken):
+
+    def commit(item: Any) -> Any:
         windows = [piece.window for piece in taken if piece.item == item]
         candidate = newest.get(None if item is None else str(item))
-        watermark = commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
-        if watermark is not None:
-            row.note_watermark(watermark)
+        return commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
+
+    # each item's state is an object of its own: fifty accounts' commits go out eight at a time
+    with ThreadPoolExecutor(8, thread_name_prefix="state") as pool:  # (their log lines keep the run's ids)
+        commits = [pool.submit(contextvars.copy_context().run, commit, item)
+                   for item in dict.fromkeys(piece.item for piece in taken)]
+        for watermark in (each.result() for each in commits):
+            if watermark is not None:
+                row.note_watermark(watermark)
     done = {(p.item, p.window) for p in taken}
 
     def mark_done(j: Job) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,8 @@ from ingestion.source.dateformats import date_format
 from ingestion.source.fetch import Fetcher
 from ingestion.source.httprequest import HttpRequest, build_request
 from ingestion.source.pagination import make_paginator
+
+log = logging.getLogger("ingestion.source.extract")
 
 
 def placeholder_values(entity: EntityConfig, piece: Slice) -> dict[str, Any]:
@@ -46,10 +50,11 @@ def with_date_filter(request: HttpRequest, entity: EntityConfig, context: dict[s
     return request
 
 
-def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiResponse]:
+def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher,
+         sleep: Callable[[float], None] = time.sleep) -> Iterator[ApiResponse]:
     """The responses of one slice. With a report job, the window goes into the job's create
     request; the results are then the file its final status names (`result_url_path`: one page,
-    no pagination), or `request` with `{job_id}`, paged."""
+    no pagination), or `request` with `{job_id}`, paged. `sleep` waits between status polls."""
     context = placeholder_values(entity, piece)
     job = entity.async_job
     if job is None:
@@ -59,7 +64,7 @@ def walk(entity: EntityConfig, piece: Slice, fetcher: Fetcher) -> Iterator[ApiRe
     else:
         create = with_date_filter(build_request(entity.base_url, job.create, context, "POST"), entity,
                                   context)
-        report = run_report_job(job, create, entity.base_url, fetcher, context)
+        report = run_report_job(job, create, entity.base_url, fetcher, context, sleep)
         if job.result_url_path:
             yield from result_file(job, report, entity.base_url, fetcher)
             return
@@ -100,6 +105,24 @@ def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,
         for response in walk(entity, piece, fetcher):
             number += 1
             yield Page(number, piece, response, datetime.now(UTC))
+
+
+def slice_pages(entity: EntityConfig, piece: Slice, fetcher: Fetcher,
+                done: Callable[[Page], bool] | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> Iterator[Page]:
+    """Everything one slice reads, unnumbered (the reader numbers pages in slice order): its
+    records' pages, up to one that `done` says lies wholly beyond the slice (a sorted feed: the
+    rest is not requested), then the pages of `deletes.endpoint` for it."""
+    for response in walk(entity, piece, fetcher, sleep):
+        page = Page(0, piece, response, datetime.now(UTC))
+        yield page
+        if done is not None and done(page):
+            log.info("a page of the window %s → %s lies wholly beyond it (incremental.order %s): the "
+                     "rest of the feed is not read", to_rfc3339(piece.window.start),
+                     to_rfc3339(piece.window.end), entity.incremental.order)
+            break
+    if entity.deletes and entity.deletes.endpoint:  # the slice's tombstones, after its records
+        yield from tombstone_pages(entity, piece, fetcher, numbered_after=-1)
 
 
 @dataclasses.dataclass

@@ -1,9 +1,11 @@
 """Send requests for one entity: credentials, rate limits, timeouts, one refresh after a 401, the
 entity's response actions (ingestion/source/actions.py), and parsing into an `ApiResponse`. Also
-fetches a known list of pages concurrently, in order."""
+fetches a known list of pages concurrently, in order. However many threads use one fetcher (the
+pages of a walk, the slices read ahead), at most `http.max_concurrency` requests are in flight."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +39,7 @@ class Fetcher:
         self.timeout = http.timeouts
         self.empty_statuses = http.empty_statuses
         self.concurrency = http.max_concurrency
+        self.in_flight = threading.BoundedSemaphore(http.max_concurrency)  # shared by copies
         self.limiter = limiter_for(source, http.requests_per_second)
         self.actions = make_actions(actions)
 
@@ -79,10 +82,11 @@ class Fetcher:
                          requests_api.redact_url(sent.url, self.auth.secret_params))
         resp = None
         try:
-            resp = requests_api.send(
-                self.session, sent.method, sent.url, params=sent.params, json=sent.json,
-                headers=sent.headers, timeout=self.timeout, secret_params=self.auth.secret_params,
-                ok_statuses=self.empty_statuses)
+            with self.in_flight:
+                resp = requests_api.send(
+                    self.session, sent.method, sent.url, params=sent.params, json=sent.json,
+                    headers=sent.headers, timeout=self.timeout, secret_params=self.auth.secret_params,
+                    ok_statuses=self.empty_statuses)
             return resp, None
         except HttpStatusError as exc:
             if exc.response is None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,14 +40,74 @@ def ensure_target_table(entity: EntityConfig, settings: Settings) -> str:
     return table_id
 
 
-def load_staging(entity: EntityConfig, settings: Settings, run_id: str, uri: str) -> str:
+def load_staging(entity: EntityConfig, settings: Settings, run_id: str, uris: str | list[str]) -> str:
     """Load job (never streaming) from the NDJSON objects into a fresh, expiring staging table."""
     table_id = staging_table_id(entity, settings, run_id)
     schema = bq_helper.schema_from_json(staging_fields(entity))
     bq_helper.create_table(table_id, schema, expires=datetime.now(UTC) + STAGING_TTL,
                            description=f"Staging for run {run_id} of {entity.name}")
-    bq_helper.load_ndjson_from_gcs([uri], table_id, schema, truncate=True)
+    bq_helper.load_ndjson_from_gcs([uris] if isinstance(uris, str) else uris, table_id, schema, truncate=True)
     return table_id
+
+
+class EarlyLoads:
+    """Load while extracting: the step's NDJSON parts go into its staging table as they are
+    uploaded, while later pages are still being fetched, so the step's tail is the last part's
+    load, not the whole step's. One load job at a time, each taking every part uploaded since the
+    one before: a fast warehouse (the emulator) loads part by part, a slow one (a real load job
+    takes seconds) in a few large jobs; never more jobs than parts. The first job truncates."""
+
+    def __init__(self, entity: EntityConfig, settings: Settings, run_id: str):
+        self.entity, self.settings, self.run_id = entity, settings, run_id
+        self.table_id = staging_table_id(entity, settings, run_id)
+        self.ready: list[tuple[Future, str]] = []
+        self.more = threading.Condition()
+        self.closed = False
+        self.jobs = 0
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="load")
+        self.worker = self.pool.submit(self._load_all)
+
+    def add(self, upload: Future, uri: str) -> None:
+        """A part whose upload `upload` is under way."""
+        with self.more:
+            self.ready.append((upload, uri))
+            self.more.notify()
+
+    def finish(self) -> str | None:
+        """Wait until every part added is loaded (or raise the first failure); the table's id, or
+        None when no part came (nothing was loaded early)."""
+        with self.more:
+            self.closed = True
+            self.more.notify()
+        self.pool.shutdown(wait=False)
+        self.worker.result()
+        return self.table_id if self.jobs else None
+
+    def abandon(self) -> None:
+        """The step failed: load nothing more, and wait for a job under way, so that nothing
+        appends to the staging table after this (a retry in this process reuses its name)."""
+        with self.more:
+            self.closed, self.ready = True, []
+            self.more.notify()
+        self.pool.shutdown(wait=True)
+
+    def _load_all(self) -> None:
+        while True:
+            with self.more:
+                while not self.ready and not self.closed:
+                    self.more.wait()
+                batch, self.ready = self.ready, []
+            if not batch:
+                return
+            for upload, _ in batch:
+                upload.result()
+            if self.jobs == 0:  # made with the first part: a step without records makes no table
+                load_staging(self.entity, self.settings, self.run_id, [uri for _, uri in batch])
+            else:
+                bq_helper.load_ndjson_from_gcs([uri for _, uri in batch], self.table_id,
+                                               bq_helper.schema_from_json(staging_fields(self.entity)),
+                                               truncate=False)
+            self.jobs += 1
 
 
 def _q(*parts: str) -> str:

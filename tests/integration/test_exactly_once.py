@@ -36,7 +36,7 @@ ONE_SLICE_PER_STEP = {"step_records": 1}  # every 3-day window is a step of its 
 
 
 CRASH_POINTS = {
-    "after the raw pages, before the load": "ingestion.run.steps.load_staging",
+    "after the raw pages, before the load": "ingestion.warehouse.load.load_staging",  # in EarlyLoads
     "after the staging load, before the MERGE": "ingestion.run.steps.merge_into_target",
     "after the MERGE, before the state": "ingestion.run.steps.commit_state",
     "after the state, before the checkpoint": "ingestion.run.steps.update_job",
@@ -211,7 +211,7 @@ def test_a_background_upload_that_fails_fails_the_step_and_the_redelivery_is_cle
     real_upload = gcs_helper.upload
 
     def flaky(bucket, path, *args, **kwargs):
-        if path.startswith("raw/") and path.endswith("page-000002.json"):
+        if path.startswith("raw/") and "/pages-" in path:  # the step's raw pages, one object
             raise ServiceUnavailable("GCS is having a moment")
         return real_upload(bucket, path, *args, **kwargs)
 
