@@ -18,9 +18,11 @@ import threading
 from urllib.parse import quote, quote_plus
 
 MASK = "REDACTED"
+_MASK_BYTES = MASK.encode()
 _MIN_TEXT = 4  # shorter values (a region, a flag) would mask ordinary words
 _MIN_DATA = 8  # raw pages and base64 forms: only values long enough not to collide with data
 _forms: dict[str, int] = {}  # form → the shortest original value it stands for
+_data_forms: tuple[bytes, ...] = ()  # what `scrub` masks, encoded, in `_known()` order
 _lock = threading.Lock()
 _CREDENTIAL_KEYS = (r"access_token|refresh_token|id_token|client_secret|password|passwd|api_key|"
                     r"apikey|private_key|assertion|secret")
@@ -41,10 +43,13 @@ def register_secret(value: str) -> None:
     forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
     if len(value) >= _MIN_DATA:
         forms |= base64_forms(value.encode())
+    global _data_forms
     with _lock:
         for form in forms:
             if len(form) >= _MIN_TEXT:
                 _forms[form] = min(_forms.get(form, len(value)), len(value))
+        known = sorted(_forms, key=len, reverse=True)
+        _data_forms = tuple(form.encode() for form in known if _forms[form] >= _MIN_DATA)
 
 
 def base64_forms(secret: bytes) -> set[str]:
@@ -96,10 +101,10 @@ def redact_values(values: dict) -> dict:
 
 def scrub(content: bytes) -> bytes:
     """Raw bytes (an API page as stored) with registered secrets of 8+ characters masked: APIs
-    echo query-string tokens back in their next-page links. No generic shapes: it is data."""
-    for form in _known():
-        if _forms.get(form, 0) >= _MIN_DATA:
-            content = content.replace(form.encode(), MASK.encode())
+    echo query-string tokens back in their next-page links. No generic shapes: it is data.
+    Every page of a run goes through here: the forms are encoded once, when registered."""
+    for form in _data_forms:
+        content = content.replace(form, _MASK_BYTES)
     return content
 
 

@@ -311,37 +311,74 @@ def coerce_row(row: dict, fields: list[dict]) -> dict:
 
 
 def row_coercer(fields: list[dict]) -> Callable[[dict], dict]:
-    """A function coercing rows to `fields`. Built once per schema, so the per-value work is just
-    the type's own coercer (`python -m bench.coerce`: ~40k messy, ~90k canonical records/s)."""
-    columns = [(f["name"], f["name"].lower(), plain_type(f), value_coercer(f), field_coercer(f))
-               for f in fields]
-
-    def coerce(row: dict) -> dict:
-        out = {}
-        for name, lower, plain, direct, full in columns:
-            value = row.get(name, MISSING)
-            if type(value) is plain:
-                out[name] = value
-                continue
-            if value is MISSING:  # BigQuery matches field names case-insensitively
-                value = next((v for k, v in row.items() if k.lower() == lower), None)
-            if (value := coerce_value(value, name, direct, full)) is not None:
-                out[name] = value
-        return out
-
-    return coerce
+    """A function coercing rows to `fields`. Built once per schema as straight-line code (see
+    `store_lines`), so the per-value work is just the type's own coercer, or none for a value
+    already canonical (`python -m bench.coerce`). A field the row lacks is looked up
+    case-insensitively, as BigQuery matches field names."""
+    scope: dict[str, Any] = {"MISSING": MISSING, "lookup": _lookup}
+    lines = ["def coerce_row(row):", "    get = row.get", "    out = {}"]
+    for i, f in enumerate(fields):
+        name = f["name"]
+        lines += [f"    v{i} = get({name!r}, MISSING)",
+                  f"    if v{i} is MISSING:",
+                  f"        v{i} = lookup(row, {name.lower()!r})"]
+        lines += store_lines(i, name, as_is(f), value_coercer(f), field_coercer(f), scope)
+    lines.append("    return out")
+    exec(compile("\n".join(lines), "<row coercer>", "exec"), scope)
+    return scope["coerce_row"]
 
 
-class _Never:
-    """A type no value has."""
+def _lookup(row: dict, lower: str) -> Any:
+    return next((v for k, v in row.items() if k.lower() == lower), None)
 
 
-def plain_type(field: dict) -> type:
-    """The Python type a value of this column is loaded as without any change (a JSON string for
-    STRING, true/false for BOOL): no coercer is called for it. Other types always are."""
+# A value that passes its column's test is loaded exactly as sent, without a call (the test is
+# written out in the compiled code): the type's coercer would return it unchanged.
+_INT64 = "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807"
+_FLOAT64 = "type({v}) is float and -INF < {v} < INF"  # also false for NaN
+_AS_IS = {"STRING": "type({v}) is str", "BOOL": "type({v}) is bool", "BOOLEAN": "type({v}) is bool",
+          "INT64": _INT64, "INTEGER": _INT64, "FLOAT64": _FLOAT64, "FLOAT": _FLOAT64}
+
+
+def as_is(field: dict) -> str:
+    """The field's as-is test, a Python expression over `{v}` ("False": always coerced)."""
     if (field.get("mode") or "").upper() == "REPEATED":
-        return _Never
-    return {"STRING": str, "BOOL": bool, "BOOLEAN": bool}.get(field["type"].upper(), _Never)
+        return "False"
+    return _AS_IS.get(field["type"].upper(), "False")
+
+
+def store_lines(i: int, name: str, test: str, direct: Callable[[Any], Any], full: Callable[[Any], Any],
+                scope: dict[str, Any]) -> list[str]:
+    """Compiled code (a function body's indentation) putting local `v{i}`, the value of column
+    `name`, coerced, into the dict `out` (nothing for NULL); a value that cannot be read raises
+    the CoercionError naming the column that `coerce_value` raises. Fast paths that give exactly
+    what `coerce_value` gives: a value passing the as-is `test` is stored unchanged, a TIMESTAMP
+    already RFC 3339 UTC too (`to_timestamp`'s own test, written out), and an object in a RECORD
+    column goes straight to its compiled row coercer."""
+    scope.update({f"direct{i}": direct, f"full{i}": full, "coerce": coerce_value, "INF": math.inf,
+                  "rfc3339_utc": _RFC3339_UTC.fullmatch, "fromisoformat": datetime.fromisoformat,
+                  "CoercionError": CoercionError})
+    v, key = f"v{i}", repr(name)
+    slow = [f"    elif (value := coerce({v}, {key}, direct{i}, full{i})) is not None:",
+            f"        out[{key}] = value"]
+    if direct is to_timestamp:
+        return ["    canonical = False",
+                f"    if type({v}) is str and rfc3339_utc({v}) is not None:",
+                "        try:",
+                f"            fromisoformat({v})  # the calendar (no 2026-02-30)",
+                "            canonical = True",
+                "        except ValueError:",
+                "            pass",
+                "    if canonical:",
+                f"        out[{key}] = {v}", *slow]
+    if (record := getattr(direct, "record", None)) is not None:
+        scope[f"record{i}"] = record
+        return [f"    if type({v}) is dict:",
+                "        try:",
+                f"            out[{key}] = record{i}({v})",
+                "        except CoercionError as exc:",
+                f"            raise exc.within({key}) from None", *slow]
+    return [f"    if {test.format(v=v)}:", f"        out[{key}] = {v}", *slow]
 
 
 def coerce_value(value: Any, name: str, direct: Callable[[Any], Any], full: Callable[[Any], Any]) -> Any:
@@ -421,4 +458,5 @@ def _value_coercer(field: dict) -> Callable[[Any], Any]:
             raise _fail(value, "RECORD (an object)")
         return coerce_record(value)
 
+    nested.record = coerce_record  # an object's fast path in compiled code (store_lines)
     return nested

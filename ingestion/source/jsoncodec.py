@@ -32,12 +32,25 @@ def loads(data: bytes) -> Any:
     return json.loads(data)
 
 
+# Between two values of a list written in one call. orjson escapes every control character in a
+# string and writes no whitespace, so its only raw newlines are these, each between two commas
+# (a long separator is found faster than a short one).
+_GAP = b"\n" * 16
+_SEPARATOR, _BETWEEN = orjson.Fragment(_GAP), b"," + _GAP + b","
+
+
 def dumps_lines(values: list[Any]) -> bytes:
-    """`values` as NDJSON, one line each."""
+    """`values` as NDJSON, one line each: one orjson call for the whole list, cut at the
+    separators: the same bytes as one call per value (what `dumps_line` writes), in less time."""
+    if not values:
+        return b""
+    spaced = [_SEPARATOR] * (2 * len(values) - 1)
+    spaced[::2] = values
     try:
-        return b"".join([orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE) for value in values])
-    except TypeError:
+        text = orjson.dumps(spaced)  # [v1,<gap>,v2,<gap>,v3]
+    except TypeError:  # also a value nested to orjson's depth limit (one level more here)
         return b"".join(map(dumps_line, values))
+    return b"\n".join(text[1:-1].split(_BETWEEN)) + b"\n"
 
 
 def dumps_line(value: Any) -> bytes:

@@ -13,7 +13,6 @@ are case-insensitive, ApiResponse.headers holds them lower-cased). A response ma
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 from urllib.parse import urljoin
@@ -34,9 +33,13 @@ def header(response: ApiResponse, name: str) -> str | None:
     return response.headers.get(name.lower())
 
 
-def page_digest(records: list) -> bytes:
-    """A page's records in 16 bytes: consecutive pages are compared without holding the previous one."""
-    return hashlib.blake2b(jsoncodec.dumps_line(records), digest_size=16).digest()
+def page_digest(records: list) -> int:
+    """A page's records as one number: consecutive pages of a walk are compared without holding the
+    previous one. The built-in hash, not hashlib: on the thread that stages the pages, hashlib
+    releases the GIL for data over 2 KiB, and getting it back from the busy fetch and upload threads
+    cost up to the switch interval (5 ms) a page; hash() of the encoded page costs ~0.3 ms a
+    thousand records and never lets go."""
+    return hash(jsoncodec.dumps_line(records))
 
 
 class Paginator:
@@ -50,7 +53,7 @@ class Paginator:
         self.location, self.max_pages = location, max_pages
         self.is_last_path, self.has_more_path = is_last_path, has_more_path
         self.pages_seen = 0
-        self.pages_checked, self.last_digest = 0, b""
+        self.pages_checked, self.last_digest = 0, None
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -73,8 +76,8 @@ class Paginator:
         if self.page_setting is None:
             return
         self.pages_checked += 1
-        digest = page_digest(response.records) if response.records else b""
-        if digest and digest == self.last_digest:
+        digest = page_digest(response.records) if response.records else None
+        if digest is not None and digest == self.last_digest:
             number, param = self.pages_checked, getattr(self, self.page_setting)
             raise ApiError(f"pagination: {response.url}: page {number} returned the same records as page "
                            f"{number - 1}: the API seems to ignore `{param}` (check pagination."

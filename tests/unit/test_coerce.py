@@ -137,3 +137,87 @@ def test_plan_lists_every_change_bigquery_cannot_make_in_place():
         "keep it, or relax it in BigQuery first",
         "sku: a new column cannot be REQUIRED (the existing rows have no value); add it as NULLABLE",
     ]
+
+
+def _outcome(coerce, *args):
+    """What a coercion gives: the value, or the error's type and message."""
+    try:
+        return coerce(*args)
+    except Exception as exc:  # the very error is compared
+        return type(exc), str(exc)
+
+
+def _as_row(name: str, outcome):
+    """A column's coerced value as the row holds it (NULL: no key); an error as it is."""
+    return outcome if isinstance(outcome, tuple) else {} if outcome is None else {name: outcome}
+
+
+def _tricky_timestamps(count: int) -> list:
+    """Canonical instants, near misses and random mutations of them: the compiled fast path must
+    give exactly what `to_timestamp` gives, canonical or not."""
+    import random
+
+    chance = random.Random(20260310)
+    bases = ["2026-03-10T09:30:00Z", "2024-02-29T23:59:59Z", "2026-03-10T09:30:00.123456Z",
+             "2026-03-10T09:30:00.1Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"]
+    fixed = [*bases, "2026-02-29T00:00:00Z", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
+             "0000-01-01T00:00:00Z", "2026-03-10T24:00:00Z", "2026-03-10T23:59:60Z",
+             "2026-03-10T09:30:00.1234567Z", "2026-03-10T09:30:00.Z", "2026-03-10T09:30:00,5Z",
+             "2026-03-10t09:30:00z", "2026-03-10 09:30:00Z", "2026-W11-2T09:30:00Z", "20260310T093000Z",
+             "2026-03-10T09:30Z", " 2026-03-10T09:30:00Z", "2026-03-10T09:30:00Z\n", "٢٠٢٦-03-10T09:30:00Z",
+             "2026-03-10T09:30:00+00:00", "", " ", "null", None, 1773135000, 1.7731350e9, True, {}, [],
+             ["2026-03-10T09:30:00Z"], {"at": "2026-03-10T09:30:00Z"}]
+    alphabet = "0123456789-:.,TtZz W+\n\x00٣"
+    mutated = []
+    for _ in range(count):
+        text = list(chance.choice(bases))
+        for _ in range(chance.randint(1, 2)):
+            at = chance.randrange(len(text) + 1)
+            action = chance.choice("sid")
+            if action == "s" and at < len(text):
+                text[at] = chance.choice(alphabet)
+            elif action == "i":
+                text.insert(at, chance.choice(alphabet))
+            elif text and at < len(text):
+                del text[at]
+        mutated.append("".join(text))
+    return fixed + mutated
+
+
+@pytest.mark.parametrize("mode", ["NULLABLE", "REQUIRED"])
+def test_the_compiled_timestamp_fast_path_gives_what_to_timestamp_gives(mode):
+    from ingestion.rows.coerce import coerce_value, field_coercer, row_coercer, value_coercer
+
+    field = {"name": "at", "type": "TIMESTAMP", "mode": mode}
+    compiled, direct, full = row_coercer([field]), value_coercer(field), field_coercer(field)
+    for value in _tricky_timestamps(5000):
+        slow = _outcome(coerce_value, value, "at", direct, full)
+        fast = _outcome(compiled, {"at": value})
+        assert fast == _as_row("at", slow), value
+
+
+@pytest.mark.parametrize("field", [
+    {"name": "x", "type": "INT64"}, {"name": "x", "type": "FLOAT"}, {"name": "x", "type": "BOOL"},
+    {"name": "x", "type": "STRING"}, {"name": "x", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "x", "type": "RECORD", "fields": [{"name": "y", "type": "INT64"},
+                                              {"name": "at", "type": "TIMESTAMP"}]},
+    {"name": "x", "type": "RECORD", "mode": "REQUIRED", "fields": [{"name": "y", "type": "INT64"}]},
+])
+def test_compiled_values_as_is_and_objects_give_what_coerce_value_gives(field):
+    from ingestion.rows.coerce import MISSING, coerce_value, field_coercer, row_coercer, value_coercer
+
+    compiled, direct, full = row_coercer([field]), value_coercer(field), field_coercer(field)
+    values = [MISSING, None, 0, 1, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 1.5, -0.0, float("nan"),
+              float("inf"), float("-inf"), True, False, "", " ", "null", "7", "1.0", "yes", "x", [1], [],
+              {}, {"y": 1}, {"y": "2", "at": "2026-03-10 09:30:00"}, {"y": "q"}, {"Y": 3},
+              {"y": 1, "at": "2026-02-30T00:00:00Z"}, {"y": None}, '{"y": 4}']
+    for value in values:
+        slow = _outcome(coerce_value, value, "x", direct, full)
+        fast = _outcome(compiled, {} if value is MISSING else {"x": value})
+        assert fast == _as_row("x", slow), value
+
+
+def test_a_field_the_row_lacks_is_read_case_insensitively():
+    fields = [{"name": "Updated_At", "type": "TIMESTAMP"}, {"name": "n", "type": "INT64"}]
+    assert coerce_row({"updated_at": "2026-03-10 09:30:00", "N": "4"}, fields) == {
+        "Updated_At": INSTANT, "n": 4}

@@ -64,3 +64,18 @@ def test_secrets_never_reach_log_lines_even_from_urllib3_retries(caplog):
 
     assert any("Retrying" in r.getMessage() for r in caplog.records)  # urllib3 did log the URL
     assert "sekrit-api-key" not in caplog.text and "sekrit-api-key" not in str(error.value)
+
+
+def test_raw_pages_are_scrubbed_of_every_secret_registered_so_far():
+    import base64
+    from urllib.parse import quote
+
+    first, second = "scrub-first-9f2c", "scrub/second key+7"
+    logs.register_secret(first)
+    page = f'{{"next": "/items?token={first}&k={quote(second, safe="")}", "short": "abc"}}'.encode()
+    assert first.encode() not in logs.scrub(page) and quote(second, safe="").encode() in logs.scrub(page)
+    logs.register_secret(second)  # registered after a scrub: masked from now on, every form of it
+    echoed = base64.b64encode(f"user:{second}".encode())
+    scrubbed = logs.scrub(page + b" Basic " + echoed)
+    assert b"scrub" not in scrubbed and b"second" not in scrubbed and b'"short": "abc"' in scrubbed
+    assert scrubbed.count(b"REDACTED") == 3 and echoed not in scrubbed
