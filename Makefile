@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+AIRBYTE_VENV := .local/bench-airbyte
+AIRBYTE_STAMP := $(AIRBYTE_VENV)/.installed
 
 .PHONY: help demo test pytest unit lint validate fmt bench deploy deploy-dry-run clean clean-demo pubsub-emulator chromium
 
@@ -20,6 +22,12 @@ venv: $(STAMP)
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $(BENCH_STAMP)
+
+# Airbyte's CDK pins many packages: a venv of its own, so .venv (the function's, the tests') never changes.
+$(AIRBYTE_STAMP): bench/requirements-airbyte.txt
+	test -x $(AIRBYTE_VENV)/bin/python || $(PYTHON) -m venv $(AIRBYTE_VENV)
+	$(AIRBYTE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-airbyte.txt
+	touch $(AIRBYTE_STAMP)
 
 help:
 	@grep -B1 -E '^[a-z-]+:' Makefile | grep -E '^## ' -A1 | grep -vE '^--' | paste - - | sed -E 's/^## (.*)\t([a-z-]+):.*/  make \2\t\1/' | expand -t 24
@@ -40,8 +48,8 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-## The suite against dlt on a loopback API, and the performance targets (BENCH_ARGS="--records 20000").
-bench: pubsub-emulator $(BENCH_STAMP)
+## The suite against dlt and Airbyte on a loopback API, and the performance targets (BENCH_ARGS="--only windows").
+bench: pubsub-emulator $(BENCH_STAMP) $(AIRBYTE_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 ## Check that Google's Pub/Sub emulator is installed (the local stack runs on it); else print how.

@@ -3,19 +3,33 @@ with the measured process for the GIL.
 
     python -m bench.api --records 100000 --page-size 100 --record-bytes 300 --latency-ms 0
 
-Serves `GET /v1/items?page=N&per_page=P` (header `X-API-Key`): `{"data": [...], "meta":
-{"total_pages": T}}`, so the page count is known from the first response; `/v1/items_stream` serves
-the same pages without `meta`, so a client must walk until a short or empty page. Every page is
-built once at start-up (records are a pure function of their index), so serving costs no more
-than a socket write, and every client sees the same bytes. Prints `port=<port>` when ready.
+Serves (header `X-API-Key` on every request; `--latency-ms` before every answer):
+
+- `GET /v1/items?page=N&per_page=P`: `{"data": [...], "meta": {"total_pages": T}}`, so the page count
+  is known from the first response; `/v1/items_stream` serves the same pages without `meta`, so a
+  client must walk until a short or empty page. Every page is built once at start-up (records are a
+  pure function of their index), so serving costs no more than a socket write, and every client
+  sees the same bytes.
+- `GET /v1/events?since=A&until=B&page=N&per_page=P` (`--events`): the events whose `updated_at`
+  lies in [A, B) (ISO instants), paged, `{"data": [...]}` (a short page is the last); the events
+  are spread evenly over `--event-days` days from 2026-01-01, so every hour holds some.
+- report jobs (`--report-rows`): `POST /v1/reports` `{"account": "a-01"}` → `{"id": …, "status":
+  "running"}`; `GET /v1/reports/<id>` answers `running` until `--job-seconds` after the creation,
+  then `done`; `GET /v1/reports/<id>/rows?page=N&per_page=P` pages the report's rows with
+  `meta.total_pages`.
+
+Prints `port=<port>` when ready.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
+import itertools
 import json
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,11 +90,82 @@ def build_pages(records: int, page_size: int, size: int) -> list[bytes]:
     return pages
 
 
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Events:
+    """`count` events spread evenly over `days` days: each an order whose `updated_at` is its
+    instant, kept in time order as JSON text so that a window is a slice of a sorted list."""
+
+    def __init__(self, count: int, days: float, size: int):
+        step = timedelta(days=days) / max(count, 1)
+        self.times, self.texts = [], []
+        for index in range(1, count + 1):
+            at = EPOCH + step * (index - 1)
+            item = record(index, size)
+            item["created_at"] = item["updated_at"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.times.append(at)
+            self.texts.append(json.dumps(item, separators=(",", ":")).encode())
+
+    def page(self, since: datetime, until: datetime, page: int, per_page: int) -> bytes:
+        first, last = bisect.bisect_left(self.times, since), bisect.bisect_left(self.times, until)
+        start = first + (page - 1) * per_page
+        chosen = self.texts[start:min(start + per_page, last)] if page >= 1 else []
+        return b'{"data":[' + b",".join(chosen) + b"]}"
+
+
+class Reports:
+    """Report jobs: each ready `job_seconds` after its creation, then `rows` rows of its account."""
+
+    def __init__(self, rows: int, job_seconds: float, size: int):
+        self.rows, self.job_seconds, self.size = rows, job_seconds, size
+        self.jobs: dict[str, tuple[str, float]] = {}  # id → (account, created at)
+        self.ids = itertools.count(1)
+        self.lock = threading.Lock()
+
+    def create(self, account: str) -> bytes:
+        with self.lock:
+            job = f"job-{next(self.ids)}"
+            self.jobs[job] = (account, time.monotonic())
+        return json.dumps({"id": job, "status": "running"}).encode()
+
+    def status(self, job: str) -> bytes | None:
+        if job not in self.jobs:
+            return None
+        ready = time.monotonic() - self.jobs[job][1] >= self.job_seconds
+        return json.dumps({"id": job, "status": "done" if ready else "running"}).encode()
+
+    def page(self, job: str, page: int, per_page: int) -> bytes | None:
+        if job not in self.jobs or time.monotonic() - self.jobs[job][1] < self.job_seconds or per_page < 1:
+            return None
+        account = self.jobs[job][0]
+        pages = -(-self.rows // per_page)
+        first = (page - 1) * per_page + 1
+        rows = [{**record(i, self.size), "account": account}
+                for i in range(max(first, 1), min(first + per_page, self.rows + 1))] if page >= 1 else []
+        return json.dumps({"data": rows, "meta": {"total_pages": pages}}, separators=(",", ":")).encode()
+
+
 class BenchApi:
-    def __init__(self, records: int, page_size: int, record_bytes: int, latency_s: float, key: str):
+    def __init__(self, records: int, page_size: int, record_bytes: int, latency_s: float, key: str,
+                 events: Events | None = None, reports: Reports | None = None):
         self.page_size, self.latency_s, self.key = page_size, latency_s, key
         self.pages = build_pages(records, page_size, record_bytes)
+        self.events, self.reports = events, reports
         self.requests = 0
+
+    def get(self, path: str, query: dict[str, str]) -> bytes | None:
+        """The body of a GET, or None for a bad request."""
+        page, per_page = int(query.get("page", 1)), int(query.get("per_page", 0))
+        if path == "/v1/events" and self.events is not None:
+            return self.events.page(instant(query["since"]), instant(query["until"]), page, per_page)
+        parts = path.split("/")  # "", "v1", "reports", id[, "rows"]
+        if len(parts) in (4, 5) and parts[2] == "reports" and self.reports is not None:
+            if len(parts) == 4:
+                return self.reports.status(parts[3])
+            return self.reports.page(parts[3], page, per_page) if parts[4] == "rows" else None
+        return self.body(path, page, per_page)
 
     def body(self, path: str, page: int, per_page: int) -> bytes | None:
         if path not in ("/v1/items", "/v1/items_stream") or per_page != self.page_size:
@@ -97,19 +182,29 @@ def handler_for(api: BenchApi) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True  # else a keep-alive reply can wait ~40 ms for a delayed ACK
 
         def do_GET(self) -> None:
-            api.requests += 1
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            self.answer(lambda: api.get(url.path, query))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if urlsplit(self.path).path != "/v1/reports" or api.reports is None:
+                return self.answer(lambda: None)
+            self.answer(lambda: api.reports.create(str(body.get("account"))))
+
+        def answer(self, make_body) -> None:
+            api.requests += 1
             if self.headers.get("X-API-Key") != api.key:
                 return self.reply(401, b'{"error":"bad key"}')
             try:
-                body = api.body(url.path, int(query.get("page", 1)), int(query.get("per_page", 0)))
-            except ValueError:
+                body = make_body()
+            except (KeyError, ValueError):
                 body = None
-            if body is None:
-                return self.reply(400, b'{"error":"unknown path or page size"}')
             if api.latency_s:
                 time.sleep(api.latency_s)
+            if body is None:
+                return self.reply(400, b'{"error":"unknown path, job or page size"}')
             return self.reply(200, body)
 
         def reply(self, status: int, body: bytes) -> None:
@@ -131,8 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0)
     parser.add_argument("--key", default="bench-key")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--events", type=int, default=0, help="events served by /v1/events (0: none)")
+    parser.add_argument("--event-days", type=float, default=25)
+    parser.add_argument("--report-rows", type=int, default=0, help="rows of each report job (0: no jobs)")
+    parser.add_argument("--job-seconds", type=float, default=2)
     args = parser.parse_args(argv)
-    api = BenchApi(args.records, args.page_size, args.record_bytes, args.latency_ms / 1000, args.key)
+    events = Events(args.events, args.event_days, args.record_bytes) if args.events else None
+    reports = Reports(args.report_rows, args.job_seconds, args.record_bytes) if args.report_rows else None
+    api = BenchApi(args.records, args.page_size, args.record_bytes, args.latency_ms / 1000, args.key,
+                   events, reports)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(api))
     server.daemon_threads = True
     print(f"port={server.server_port}", flush=True)

@@ -12,8 +12,9 @@ from ingestion.contract.settings import ROOT
 
 def test_a_small_bench_runs_every_stage_and_prints_its_machine_readable_line():
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--records", "3000", "--page-size", "500", "--no-dlt",
-         "--rss-records", "6000", "--repeat", "1", "--target-latency-ms", "5"],
+        [sys.executable, "-m", "bench", "--records", "3000", "--page-size", "500", "--no-dlt", "--no-airbyte",
+         "--rss-records", "6000", "--repeat", "1", "--target-latency-ms", "5", "--windows", "24",
+         "--report-items", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     assert "BENCH FAILED" not in proc.stderr, proc.stderr[-3000:]
@@ -21,5 +22,10 @@ def test_a_small_bench_runs_every_stage_and_prints_its_machine_readable_line():
     assert proc.stdout.strip(), proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("BENCH records=3000 e2e_rec_per_s=") and "dlt_rec_per_s=NA" in last
-    for run in ("suite: extract only", "suite: end to end (function)", "suite: end to end, 6,000"):
+    assert "windows_s=" in last and "reports_s=" in last
+    for run in ("suite: extract only, 500/page", "suite: end to end (function), 500/page",
+                "suite: end to end, 6,000", "suite: 24 windows, 5 ms, e2e",
+                "suite: 3 report jobs, 5 ms, e2e"):
         assert run in proc.stdout
+    for target in ("24 one-hour windows at 5 ms", "3 report jobs ≤ 1.5 × the ideal", "cold import < 1 s"):
+        assert target in proc.stdout
