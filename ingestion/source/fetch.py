@@ -19,6 +19,7 @@ from ingestion.model import ApiResponse
 from ingestion.source.actions import RESEND, Answer, Attempts, decide, make_actions
 from ingestion.source.auth import Authenticator, refused
 from ingestion.source.httprequest import HttpRequest
+from ingestion.source.inflight import Window
 from ingestion.source.ratelimit import budget_for, limiter_for
 from ingestion.source.records import parse_json, read_page
 from utils import requests_api
@@ -116,19 +117,25 @@ class Fetcher:
         return ApiResponse(url, resp.status_code, resp.content, body, records, links, headers, ignored)
 
     def pages(self, requests_: Iterable[HttpRequest]) -> Iterator[ApiResponse]:
-        """Fetch `requests_` with up to `max_concurrency` in flight, yielding in request order:
-        at most that many responses are held in memory at once."""
+        """Fetch `requests_` with up to `max_concurrency` in flight, as many as make the walk
+        faster (ingestion/source/inflight.py), yielding in request order: at most that many
+        responses are held in memory at once."""
         if self.concurrency <= 1:
             yield from map(self.page, requests_)
             return
         pending: deque[Future] = deque()
-        todo = iter(requests_)
+        window = Window(self.concurrency)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fetch")
         try:
-            for request in todo:
+            for request in requests_:
+                if window.size == 1 and not pending:  # in this thread: no hand-over per page
+                    yield self.page(request)
+                    window.took()
+                    continue
                 pending.append(pool.submit(self.page, request))
-                if len(pending) >= self.concurrency:
+                while len(pending) >= window.size:
                     yield pending.popleft().result()
+                    window.took()
             while pending:
                 yield pending.popleft().result()
         finally:

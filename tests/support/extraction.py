@@ -3,7 +3,12 @@ page of its walk through the production fetcher and a real session."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from datetime import UTC, datetime
+
+from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.config import EntityConfig, deep_merge
 from ingestion.contract.schema import entity_schema
@@ -13,6 +18,7 @@ from ingestion.source.auth import AUTHENTICATORS
 from ingestion.source.credentials import AuthContext
 from ingestion.source.extract import extract_pages
 from ingestion.source.fetch import Fetcher, open_session
+from local.stack import serve_in_thread
 from tests.support.configs import ENTITY, SCHEMA
 
 WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC))
@@ -49,3 +55,33 @@ def ids(pages) -> list[int]:
 
 def page_of(first: int, count: int) -> list[dict]:
     return [{"id": i} for i in range(first, first + count)]
+
+
+class SlowPages:
+    """A threaded API (pytest-httpserver answers one at a time) of `pages` one-record pages, each
+    answered after `seconds`, page count in `meta.pages`; `peak` is the most requests it had in
+    flight at once. Use as a context manager; `url` is its base URL."""
+
+    def __init__(self, pages: int, seconds: float = 0.05):
+        self.pages, self.seconds, self.peak, self.in_flight = pages, seconds, 0, 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> SlowPages:
+        self.served = serve_in_thread(self.handler)
+        self.url = self.served.url
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.served.stop()
+
+    @Request.application
+    def handler(self, request: Request) -> Response:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.in_flight -= 1
+        page = int(request.args["page"])
+        return Response(json.dumps({"data": [{"id": page}], "meta": {"pages": self.pages}}),
+                        content_type="application/json")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 from werkzeug.wrappers import Request, Response
 
 from ingestion.contract.errors import ApiError
-from local.stack import serve_in_thread
-from tests.support.extraction import extract, ids, make_entity, page_of
+from tests.support.extraction import SlowPages, extract, ids, make_entity, page_of
 
 
 def expect(server, query: dict | None = None):
@@ -123,30 +120,13 @@ def test_genesys_style_paging_nested_in_a_post_body_with_an_interval(httpserver)
 
 def test_known_page_count_fetches_pages_concurrently_in_order(httpserver):
     """With the total known after page 1, pages 2..N are in flight together (up to the limit)."""
-    in_flight, peak, lock = [0], [0], threading.Lock()
-
-    @Request.application
-    def handler(request: Request) -> Response:
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.05)
-        with lock:
-            in_flight[0] -= 1
-        page = int(request.args["page"])
-        body = {"data": [{"id": page}], "meta": {"pages": 9}}
-        return Response(json.dumps(body), content_type="application/json")
-
-    served = serve_in_thread(handler)  # a threaded server: pytest-httpserver answers one at a time
-    entity = make_entity(httpserver, base_url=served.url, http={"max_concurrency": 4}, pagination={
-        "total_pages_path": "meta.pages", "page_size": 1})
-    try:
+    with SlowPages(9) as api:
+        entity = make_entity(httpserver, base_url=api.url, http={"max_concurrency": 4}, pagination={
+            "total_pages_path": "meta.pages", "page_size": 1})
         pages = extract(entity)
-    finally:
-        served.stop()
     assert ids(pages) == list(range(1, 10))  # in page order whatever the completion order
     assert [p.number for p in pages] == list(range(1, 10))
-    assert 2 <= peak[0] <= 4
+    assert 2 <= api.peak <= 4
 
 
 def test_max_pages_is_a_safety_stop(httpserver):

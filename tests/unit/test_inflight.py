@@ -1,0 +1,56 @@
+"""How many pages a known-count walk keeps in flight (ingestion/source/inflight.py): all it may
+against a slow API, one (in the run's own thread) when more threads only add CPU."""
+
+from __future__ import annotations
+
+from ingestion.source.inflight import Window
+from tests.support.extraction import SlowPages, extract, ids, make_entity
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def walk(window: Window, clock: Clock, seconds_per_page, pages: int) -> list[int]:
+    """Take `pages` pages, each arriving after `seconds_per_page(size)`; the sizes seen."""
+    sizes = []
+    for _ in range(pages):
+        clock.now += seconds_per_page(window.size)
+        window.took()
+        sizes.append(window.size)
+    return sizes
+
+
+def test_a_slow_api_gets_every_request_in_flight_it_may():
+    clock = Clock()
+    window = Window(8, clock)
+    sizes = walk(window, clock, lambda size: 0.05 / size, 200)  # 50 ms a page: n in flight, n times faster
+    assert max(sizes) == 8
+    assert sizes[40:].count(8) >= 0.8 * len(sizes[40:])  # reached early, left only to probe
+
+
+def test_a_walk_bound_by_cpu_stays_at_one_in_flight():
+    clock = Clock()
+    window = Window(8, clock)
+    sizes = walk(window, clock, lambda size: 0.001 * (1 + 0.2 * (size - 1)), 20000)  # threads cost
+    assert sizes[-1] == 1
+    assert sizes.count(1) >= 0.9 * len(sizes)  # probes up grow rarer, and are undone
+
+
+def test_a_limit_of_one_never_grows():
+    clock = Clock()
+    window = Window(1, clock)
+    assert set(walk(window, clock, lambda size: 0.05 / size, 100)) == {1}
+
+
+def test_a_slow_known_count_walk_overlaps_its_requests_up_to_the_limit(httpserver):
+    with SlowPages(60) as api:  # 50 ms a page
+        entity = make_entity(httpserver, base_url=api.url, http={"max_concurrency": 6}, pagination={
+            "total_pages_path": "meta.pages", "page_size": 1})
+        pages = extract(entity)
+    assert ids(pages) == list(range(1, 61))  # in page order
+    assert api.peak == 6  # the walk found that every request more in flight made it faster
