@@ -187,13 +187,18 @@ def send(
 
 
 def read_body(resp: requests.Response) -> None:
-    """Read the whole body now, inside the retry loop. A gzip body is decoded by the stdlib, which
-    checks the stream's end marker: urllib3's streaming decoder takes a stream cut short (say, a
-    close-delimited body) for a complete one."""
+    """Read the whole body now, inside the retry loop, in one read: `resp.content` reads it 10 KiB
+    at a time through urllib3's stream, ~3 ms of CPU for a 300 KB page against ~0.5 ms (`python -m
+    bench`). A gzip body is decoded by the stdlib, which checks the stream's end marker: urllib3's
+    streaming decoder takes a stream cut short (say, a close-delimited body) for a complete one.
+    A body cut short raises urllib3's errors (in BODY_ERRORS), as `content` raised requests'."""
     if resp.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "x-gzip"):
-        # requests has no public setter; `content` returns `_content` once it is set
-        resp._content = gzip.decompress(resp.raw.read(decode_content=False))
-    resp.content  # noqa: B018 - reads and keeps the body
+        body = gzip.decompress(resp.raw.read(decode_content=False))
+    else:
+        body = resp.raw.read(decode_content=True)
+    # requests has no public setter: `content` returns `_content` once it is set, and a consumed
+    # response no longer closes its connection on `close()` (urllib3 released it after the read)
+    resp._content, resp._content_consumed = body, True
 
 
 def retry_after_cut(resp: requests.Response, session: requests.Session, method: str, where: str,

@@ -20,7 +20,9 @@ class HttpRequest:
     json: dict[str, Any] | None = None
 
     def copy(self) -> HttpRequest:
-        return copy.deepcopy(self)
+        """A copy to edit (an authenticator's, a paginator's): the body deeply, as it nests."""
+        return HttpRequest(self.method, self.url, dict(self.params), dict(self.headers),
+                           None if self.json is None else copy.deepcopy(self.json))
 
     def set(self, location: str, name: str, value: Any) -> HttpRequest:
         """Put a parameter in the query string (`query`) or the JSON body (`body`, where a dotted
