@@ -69,13 +69,13 @@ def raw_suffix(records: RecordsSpec) -> tuple[str, str]:
 def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket: str,
                 step: int = 1, rejected_before: int = 0,
                 keep: Callable[[Any, Slice], bool] | None = None,
-                on_part: Callable[[Future, str], None] | None = None) -> StagedRun:
+                on_part: Callable[[Future, str, int], None] | None = None) -> StagedRun:
     """Stage every page of one step; stops reading pages (and so calling the API) as soon as the
     run's rejects exceed `records.max_rejects` — the caller then fails the run, loading nothing
     more. Each step's NDJSON parts get their own folder: one load job per step. Uploads run in
     the background while the next pages are read; all of them are done when this returns.
     `keep` (ingestion/rows/cursor.py) leaves out records outside their slice and `records.filters`
-    (ingestion/rows/filters.py) those not wanted, counted in `filtered`. `on_part(upload, uri)` is
+    (ingestion/rows/filters.py) those not wanted, counted in `filtered`. `on_part(upload, uri, size)` is
     told of every NDJSON part of the records as its upload starts (load while extracting)."""
     parts = f"{run_prefix('staged', entity, run_id)}/step-{step:03d}"
     rejects_prefix = run_prefix("rejects", entity, run_id)
@@ -132,7 +132,7 @@ class PartWriter:
     large objects load faster, and cost fewer GCS writes, than one per page."""
 
     def __init__(self, uploads: gcs_helper.ParallelUploads, bucket: str, prefix: str,
-                 on_part: Callable[[Future, str], None] | None = None):
+                 on_part: Callable[[Future, str, int], None] | None = None):
         self.uploads, self.bucket, self.prefix, self.on_part = uploads, bucket, prefix, on_part
         self.chunks: list[bytes] = []
         self.size = self.first_page = 0
@@ -152,7 +152,7 @@ class PartWriter:
             path = f"{self.prefix}/part-{self.first_page:06d}.jsonl"
             upload = self.uploads.submit(self.bucket, path, b"".join(self.chunks), NDJSON)
             if self.on_part:
-                self.on_part(upload, gcs_helper.uri(self.bucket, path))
+                self.on_part(upload, gcs_helper.uri(self.bucket, path), self.size)
             self.chunks, self.size = [], 0
 
 

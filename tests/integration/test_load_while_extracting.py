@@ -1,6 +1,7 @@
-"""Load while extracting (ingestion/warehouse/load.py `EarlyLoads`): a step's NDJSON parts are loaded
-into its staging table while later pages are still being fetched, and the table ends up exactly as
-the API's truth; a step that may add columns loads after extraction, as before."""
+"""Load while extracting (ingestion/warehouse/load.py `EarlyLoads`): a big step's NDJSON parts are
+loaded into its staging table while later pages are still being fetched, and the table ends up
+exactly as the API's truth; a small step loads once, at its end; a step that may add columns loads
+after extraction, as before. (Parts and the early-load threshold are shrunk to a page's size.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from werkzeug.wrappers import Request, Response
 
 from ingestion.rows import stage
+from ingestion.warehouse import load
 from tests.support.apis import SimApi, fake_credential, json_response
 from tests.support.catalog import sync
 from tests.support.delivery import store_secret
@@ -55,7 +57,7 @@ class SlowTailApi(SimApi):
         return 0
 
 
-def setup(env, serve, mocker, **changes) -> tuple[SlowTailApi, str]:
+def setup(env, serve, mocker, early_load_bytes: int = 1000, **changes) -> tuple[SlowTailApi, str]:
     dataset = f"slowtail_{env.suffix}"
     api = SlowTailApi(f"{env.settings.project}.{dataset}")
     serve(api, "SLOWTAIL_API_URL")
@@ -70,6 +72,7 @@ def setup(env, serve, mocker, **changes) -> tuple[SlowTailApi, str]:
         "target": {"dataset": dataset, "table": "items"}, **changes,
     }, SCHEMA)
     mocker.patch.object(stage, "PART_BYTES", 1000)  # a part every page: small enough to see it loaded
+    mocker.patch.object(load, "EARLY_LOAD_BYTES", early_load_bytes)  # 1000: loaded once uploaded
     return api, dataset
 
 
@@ -89,4 +92,13 @@ def test_an_entity_that_may_add_columns_loads_after_extracting(env, serve, mocke
 
     assert sync(env, ENTITY).status == "succeeded"
     assert api.staging_rows_seen == 0  # its rows are loaded once the step knows every new field
+    assert set(table(env, dataset, "items", "id")) == {item["id"] for item in api.items}
+
+
+def test_a_step_smaller_than_the_early_load_threshold_loads_once_at_its_end(env, serve, mocker):
+    api, dataset = setup(env, serve, mocker, early_load_bytes=100 * 1000)  # six parts stay below it
+    api.patience = 2.0
+
+    assert sync(env, ENTITY).status == "succeeded"
+    assert api.staging_rows_seen == 0  # no load job before the last page: one job, after extracting
     assert set(table(env, dataset, "items", "id")) == {item["id"] for item in api.items}
