@@ -100,13 +100,14 @@ def extract(args: dict) -> dict:
     window = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
     with open_session(entity.http) as session:
         fetcher = connect(entity, settings, session)
-        start = time.perf_counter()
+        start, cpu_before, sys_before = time.perf_counter(), cpu_s(), sys_s()
         pages = records = 0
         for page in extract_pages(entity, [Slice(None, window)], fetcher):
             pages, records = pages + 1, records + len(page.records)
         elapsed = time.perf_counter() - start
-    return {"run_s": elapsed, "pages": pages, "records": records, "concurrency": fetcher.concurrency,
-            "peak_rss_mb": peak_rss_mb()}
+    return {"run_s": elapsed, "run_cpu_s": cpu_s() - cpu_before, "run_sys_s": sys_s() - sys_before,
+            "pages": pages, "records": records,
+            "concurrency": fetcher.concurrency, "peak_rss_mb": peak_rss_mb()}
 
 
 def dlt_run(args: dict) -> dict:

@@ -99,6 +99,7 @@ class Bench:
         with scenarios.items_api(shape, self.key) as url:
             env, _, entity = self.env_for(lambda f, d: scenarios.items_entity(f, shape, d), url)
             result = run_child("extract", {"entity": entity}, env)
+            print(f"    {json.dumps(result)}", file=sys.stderr)
         check(result["records"] == shape.records, f"extract read {result['records']} records, "
               f"the API has {shape.records}")
         return result
