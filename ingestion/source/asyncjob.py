@@ -45,6 +45,9 @@ def run_report_job(spec: AsyncJobSpec, create: HttpRequest, base_url: str, fetch
     poll = build_request(base_url, spec.poll, {**context, "job_id": job_id})
     interval = spec.poll_interval_seconds
     deadline = time.monotonic() + spec.timeout_seconds
+    if still_running(spec, dig(created, spec.status_path, None)):  # (Amazon Ads answers PENDING)
+        sleep(interval)  # the create response said so: no poll to hear it again
+        interval = min(interval * 2, spec.max_poll_interval_seconds)
     while True:
         answer = fetcher.json(poll)
         status = dig(answer, spec.status_path, None)
@@ -57,6 +60,11 @@ def run_report_job(spec: AsyncJobSpec, create: HttpRequest, base_url: str, fetch
                                  f"{spec.timeout_seconds:g} s; a redelivery will start over")
         sleep(interval)
         interval = min(interval * 2, spec.max_poll_interval_seconds)
+
+
+def still_running(spec: AsyncJobSpec, status: Any) -> bool:
+    """A status that is neither done nor failed (absent: not known to be running)."""
+    return status is not None and status not in spec.done_values and status not in spec.failed_values
 
 
 def result_file(spec: AsyncJobSpec, job: ReportJob, base_url: str, fetcher: Fetcher) -> Iterator[ApiResponse]:

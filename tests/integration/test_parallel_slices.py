@@ -99,6 +99,24 @@ def test_report_jobs_of_every_item_wait_at_the_same_time(env, serve):
     assert api.max_in_flight <= 2
 
 
+@pytest.mark.parametrize("create_status", [None, "running"])
+def test_a_job_the_create_response_says_is_running_is_first_polled_after_the_interval(
+        env, serve, create_status):
+    api = HourlyApi(accounts=("a1", "a2", "a3", "a4", "a5", "a6"), hours=2, ready_after=0.5,
+                    create_status=create_status)
+    dataset = setup(env, serve, api, concurrency=2, **with_reports(poll_interval_seconds=0.6))
+
+    assert sync(env, ENTITY).status == "succeeded"
+
+    assert set(table(env, dataset, "stats", "id")) == set(api.truth())
+    polls = [len(job["polled_at"]) for job in api.jobs.values()]
+    if create_status == "running":  # no poll to hear it again: one, when the job is ready
+        assert polls == [1] * 6
+        assert all(job["polled_at"][0] - job["created_at"] >= 0.6 for job in api.jobs.values())
+    else:  # nothing said: polled at once, then after the interval
+        assert polls == [2] * 6
+
+
 def test_max_jobs_in_flight_caps_the_jobs_waiting_at_once(env, serve):
     api = HourlyApi(accounts=("a1", "a2", "a3", "a4", "a5", "a6"), hours=2, ready_after=0.3)
     dataset = setup(env, serve, api, concurrency=4, **with_reports(max_jobs_in_flight=2))

@@ -24,8 +24,10 @@ START = NOW.replace(minute=0) - timedelta(hours=24)
 
 class HourlyApi(SimApi):
     def __init__(self, accounts=("a1",), hours: int = 24, per_hour: int = 3, per_page: int = 2,
-                 latency: float = 0.02, ready_after: float = 0.0, failing=(), broken_hour: int | None = None):
+                 latency: float = 0.02, ready_after: float = 0.0, failing=(), broken_hour: int | None = None,
+                 create_status: str | None = None):
         super().__init__()
+        self.create_status = create_status  # also say the job's status in the create response
         self.per_page, self.latency, self.ready_after = per_page, latency, ready_after
         self.failing, self.broken_hour = set(failing), broken_hour
         self.events = [{"id": f"{account}-{hour}-{n}", "account": account,
@@ -84,10 +86,12 @@ class HourlyApi(SimApi):
             job_id = f"r{len(self.jobs) + 1}"
             self.jobs[job_id] = {"account": body["account"], "created_at": time.monotonic(),
                                  "rows": self.select(body)}
-        return json_response({"report_id": job_id})
+        status = {"status": self.create_status} if self.create_status else {}
+        return json_response({"report_id": job_id, **status})
 
     def status(self, job_id: str) -> Response:
         job = self.jobs[job_id]
+        job.setdefault("polled_at", []).append(time.monotonic())
         if job["account"] in self.failing:
             return json_response({"status": "failed"})
         ready = time.monotonic() - job["created_at"] >= self.ready_after
