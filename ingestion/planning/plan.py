@@ -15,6 +15,7 @@ from ingestion.model import TERMINAL, Job, JobSlice
 from ingestion.planning.jobs import assign_chunks, create_job, load_job
 from ingestion.planning.state import read_watermark
 from ingestion.planning.windows import plan_windows
+from utils.parallel import map_in_threads
 
 
 def check_request(entity: EntityConfig, request: SyncRequest, bucket: str) -> Job | None:
@@ -58,9 +59,12 @@ def open_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now
 def plan_job(entity: EntityConfig, request: SyncRequest, settings: Settings, now: datetime,
              fan_out_items: Callable[[], list[Any]]) -> Job:
     items = [request.item] if request.item is not None else fan_out_items()
+    incremental = request.mode == "incremental"
+    # each item's watermark is an object of its own: fifty accounts' are read eight at a time
+    watermarks = map_in_threads(lambda item: read_watermark(entity, settings.bucket, item), items) \
+        if incremental else [None] * len(items)
     slices = []
-    for item in items:
-        watermark = read_watermark(entity, settings.bucket, item) if request.mode == "incremental" else None
+    for item, watermark in zip(items, watermarks, strict=True):
         after = watermark if entity.incremental.sequence else None  # sent in incremental.param
         slices += [JobSlice(item, window, after=after)
                    for window in plan_windows(entity, request, watermark, now)]

@@ -9,10 +9,8 @@ is spent; then the run checkpoints and, if windows remain, the caller continues 
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +37,7 @@ from ingestion.warehouse.load import (
     merge_into_target,
 )
 from ingestion.warehouse.newcolumns import with_added_columns
+from utils.parallel import map_in_threads
 
 log = logging.getLogger("ingestion.run.steps")
 
@@ -169,13 +168,10 @@ def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejec
         candidate = newest.get(None if item is None else str(item))
         return commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
 
-    # each item's state is an object of its own: fifty accounts' commits go out eight at a time
-    with ThreadPoolExecutor(8, thread_name_prefix="state") as pool:  # (their log lines keep the run's ids)
-        commits = [pool.submit(contextvars.copy_context().run, commit, item)
-                   for item in dict.fromkeys(piece.item for piece in taken)]
-        for watermark in (each.result() for each in commits):
-            if watermark is not None:
-                row.note_watermark(watermark)
+    # each item's state is an object of its own: fifty accounts' commits go out at once
+    for watermark in map_in_threads(commit, dict.fromkeys(piece.item for piece in taken), workers=16):
+        if watermark is not None:
+            row.note_watermark(watermark)
     done = {(p.item, p.window) for p in taken}
 
     def mark_done(j: Job) -> None:
