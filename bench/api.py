@@ -120,6 +120,10 @@ class Reports:
 
     def __init__(self, rows: int, job_seconds: float, size: int):
         self.rows, self.job_seconds, self.size = rows, job_seconds, size
+        # every row encoded once, at start-up, its account spliced in per request: building the
+        # rows per request cost the server more CPU than the suite spent reading them
+        self.encoded = [json.dumps(record(i, size), separators=(",", ":")).encode()
+                        for i in range(1, rows + 1)]
         self.jobs: dict[str, tuple[str, float]] = {}  # id → (account, created at)
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
@@ -139,12 +143,12 @@ class Reports:
     def page(self, job: str, page: int, per_page: int) -> bytes | None:
         if job not in self.jobs or time.monotonic() - self.jobs[job][1] < self.job_seconds or per_page < 1:
             return None
-        account = self.jobs[job][0]
+        account = b'{"account":' + json.dumps(self.jobs[job][0]).encode() + b","
         pages = -(-self.rows // per_page)
         first = (page - 1) * per_page + 1
-        rows = [{**record(i, self.size), "account": account}
+        rows = [account + self.encoded[i - 1][1:]
                 for i in range(max(first, 1), min(first + per_page, self.rows + 1))] if page >= 1 else []
-        return json.dumps({"data": rows, "meta": {"total_pages": pages}}, separators=(",", ":")).encode()
+        return b'{"data":[' + b",".join(rows) + b'],"meta":{"total_pages":' + str(pages).encode() + b"}}"
 
 
 class BenchApi:
