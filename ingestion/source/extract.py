@@ -99,12 +99,14 @@ def paginate(entity: EntityConfig, first: HttpRequest, fetcher: Fetcher,
 
 def extract_pages(entity: EntityConfig, slices: list[Slice], fetcher: Fetcher,
                   numbered_after: int = 0) -> Iterator[Page]:
-    """Pages are numbered across the run, after the `numbered_after` pages of earlier steps."""
+    """Every page of `slices` in order, read one slice after another (a run reads ahead:
+    ingestion/source/readahead.py), numbered after the `numbered_after` pages of earlier steps."""
     number = numbered_after
     for piece in slices:
-        for response in walk(entity, piece, fetcher):
+        for page in slice_pages(entity, piece, fetcher):
             number += 1
-            yield Page(number, piece, response, datetime.now(UTC))
+            page.number = number
+            yield page
 
 
 def slice_pages(entity: EntityConfig, piece: Slice, fetcher: Fetcher,
