@@ -70,8 +70,21 @@ def state_path(entity: EntityConfig, item: Any = None) -> str:
     return f"state/{entity.name}/{quote(str(item), safe='')}.json"
 
 
+# The version of each state object this process last read (planning reads every item's), which
+# the item's next commit tries first: its write is conditional on that generation, so a state
+# changed since fails it and is read again, but the usual commit is one write instead of a read
+# and a write (fifty items: fifty GCS requests fewer after their MERGE). Taken once; bounded.
+_read: dict[tuple[str, str], tuple[dict | None, int]] = {}
+_READ_MAX = 10_000
+
+
 def read_state(entity: EntityConfig, bucket: str, item: Any = None) -> State:
-    return State.parse(read_json(bucket, state_path(entity, item))[0], entity.incremental.sequence)
+    path = state_path(entity, item)
+    stored = read_json(bucket, path)
+    if len(_read) >= _READ_MAX:  # runs that never committed what they read: start over
+        _read.clear()
+    _read[bucket, path] = stored
+    return State.parse(stored[0], entity.incremental.sequence)
 
 
 def read_watermark(entity: EntityConfig, bucket: str, item: Any = None) -> Any:
@@ -132,7 +145,9 @@ def commit_state(entity: EntityConfig, bucket: str, item: Any, windows: list[Win
                 "covered": [stretch.to_json() for stretch in covered],
                 "run_id": run_id, "updated_at": to_rfc3339(datetime.now(UTC))}
 
-    stored, _ = update_json(bucket, state_path(entity, item), record, f"the state of {entity.name}")
+    path = state_path(entity, item)
+    stored, _ = update_json(bucket, path, record, f"the state of {entity.name}",
+                            known=_read.pop((bucket, path), None))
     return State.parse(stored, sequence).watermark
 
 

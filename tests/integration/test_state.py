@@ -88,3 +88,39 @@ def test_a_lost_race_is_retried_on_top_of_what_the_other_writer_stored(env, mock
     assert stored(env)["watermark"] == "2026-03-07T00:00:00Z"
     assert stored(env)["covered"] == [  # both writers' windows are kept
         ["2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
+
+
+def test_a_commit_after_planning_writes_the_version_planning_read_without_reading_it_again(env, mocker):
+    commit(env, 1, 3, 2, "r0")
+    assert state.read_watermark(ENTITY, env.settings.bucket) == T(2)  # what planning does
+    reads = mocker.spy(gcs_helper, "read")
+
+    assert commit(env, 3, 6, 5, "next") == T(5)
+    assert reads.call_count == 0
+    assert stored(env)["run_id"] == "next" and stored(env)["covered"] == [
+        ["2026-03-01T00:00:00Z", "2026-03-06T00:00:00Z", "2026-03-05T00:00:00Z"]]
+
+
+def test_a_state_changed_after_planning_read_it_is_read_again_not_overwritten(env):
+    """Another run commits between our planning and our commit: our write, conditional on the
+    version planning read, fails and is redone on top of theirs."""
+    commit(env, 1, 2, 1, "r0")
+    state.read_watermark(ENTITY, env.settings.bucket)
+    gcs_helper.upload(env.settings.bucket, "state/acme/items.json", json.dumps({
+        "watermark": "2026-03-09T00:00:00Z", "run_id": "other",
+        "covered": [["2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z", "2026-03-09T00:00:00Z"]]}))
+
+    assert commit(env, 1, 8, 7, "mine") == T(9)
+    assert stored(env)["watermark"] == "2026-03-09T00:00:00Z" and stored(env)["run_id"] == "mine"
+
+
+def test_a_state_deleted_after_planning_read_it_is_written_afresh(env):
+    """An operator deletes the state (to reload from the start date) between our planning and our
+    commit: the commit starts a new state, not one built on the version planning read."""
+    commit(env, 1, 5, 4, "r0")
+    state.read_watermark(ENTITY, env.settings.bucket)
+    gcs_helper.client().bucket(env.settings.bucket).blob("state/acme/items.json").delete()
+
+    assert commit(env, 6, 8, 7, "mine") is None  # the days before the window were never loaded now
+    assert stored(env)["covered"] == [
+        ["2026-03-06T00:00:00Z", "2026-03-08T00:00:00Z", "2026-03-07T00:00:00Z"]]
