@@ -22,7 +22,8 @@ _MASK_BYTES = MASK.encode()
 _MIN_TEXT = 4  # shorter values (a region, a flag) would mask ordinary words
 _MIN_DATA = 8  # raw pages and base64 forms: only values long enough not to collide with data
 _forms: dict[str, int] = {}  # form → the shortest original value it stands for
-_data_forms: tuple[bytes, ...] = ()  # what `scrub` masks, encoded, in `_known()` order
+_text_forms: tuple[str, ...] = ()  # every form, longest first: no partial masks left over
+_data_forms: tuple[bytes, ...] = ()  # what `scrub` masks, encoded, in the same order
 _lock = threading.Lock()
 _CREDENTIAL_KEYS = (r"access_token|refresh_token|id_token|client_secret|password|passwd|api_key|"
                     r"apikey|private_key|assertion|secret")
@@ -43,13 +44,13 @@ def register_secret(value: str) -> None:
     forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
     if len(value) >= _MIN_DATA:
         forms |= base64_forms(value.encode())
-    global _data_forms
+    global _text_forms, _data_forms
     with _lock:
         for form in forms:
             if len(form) >= _MIN_TEXT:
                 _forms[form] = min(_forms.get(form, len(value)), len(value))
-        known = sorted(_forms, key=len, reverse=True)
-        _data_forms = tuple(form.encode() for form in known if _forms[form] >= _MIN_DATA)
+        _text_forms = tuple(sorted(_forms, key=len, reverse=True))
+        _data_forms = tuple(form.encode() for form in _text_forms if _forms[form] >= _MIN_DATA)
 
 
 def base64_forms(secret: bytes) -> set[str]:
@@ -64,16 +65,11 @@ def base64_forms(secret: bytes) -> set[str]:
     return forms
 
 
-def _known() -> list[str]:
-    with _lock:
-        return sorted(_forms, key=len, reverse=True)  # longest first: no partial masks left over
-
-
 def redact(text: str) -> str:
     """`text` with every registered secret form and every generic credential shape masked."""
     if not text:
         return text
-    for form in _known():
+    for form in _text_forms:  # sorted when registered: every log line and page comes here
         if form in text:
             text = text.replace(form, MASK)
         text = _mask_cut_tail(text, form)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingestion.contract.dates import parse_instant, to_rfc3339
-from ingestion.contract.redact import redact_values
+from ingestion.contract.redact import redact
 from ingestion.model import Page
 from ingestion.source.extract import TombstonePage
 from utils import gcs_helper
@@ -38,19 +38,21 @@ _NUMBER = re.compile(r"/pages?-(\d+)[^/]*$")
 
 
 def page_metadata(page: Page) -> dict[str, str]:
-    """What a replay needs to rebuild the page, redacted as every text that leaves the process."""
+    """What a replay needs to rebuild the page, what came from outside (the URL, the item, the
+    cursor) redacted as every text that leaves the process; the times and status are our own."""
     response = page.response
     metadata = {
-        "url": response.url, "status": str(response.status), "fetched_at": to_rfc3339(page.fetched_at),
+        "url": redact(response.url), "status": str(response.status),
+        "fetched_at": to_rfc3339(page.fetched_at),
         "window_start": to_rfc3339(page.window.start), "window_end": to_rfc3339(page.window.end),
     }
     if page.slice.item is not None:
-        metadata["item"] = str(page.slice.item)
+        metadata["item"] = redact(str(page.slice.item))
     if page.slice.after is not None:  # the watermark an integer/string cursor continued from
-        metadata["after"] = json.dumps(page.slice.after)
+        metadata["after"] = redact(json.dumps(page.slice.after))
     if isinstance(page, TombstonePage):  # replay reads it as tombstones again
         metadata["kind"] = page.kind
-    return redact_values(metadata)
+    return metadata
 
 
 class RawBatch:
