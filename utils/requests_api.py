@@ -217,6 +217,7 @@ def plain_get(session: requests.Session, method: str, url: str, params: dict[str
     tests/unit/test_plain_get.py compares both on every shape this takes."""
     if (method != "GET" or session.cookies or session.auth is not None or netrc is not None
             or any(session.hooks.values()) or "/." in url or not _PLAIN_URL.fullmatch(url)
+            or url.endswith(("?", "&"))  # requests drops or keeps the separator by the params
             or requests.utils.select_proxy(url, settings["proxies"]) is not None):
         return None
     pairs = [(k, v) for k, v in (params or {}).items() if v is not None]
@@ -231,8 +232,6 @@ def plain_get(session: requests.Session, method: str, url: str, params: dict[str
         else:
             requests.utils.check_header_validity((name, value))  # requests' InvalidHeader
             merged[name] = value
-    if url.endswith(("?", "&")):  # requests drops or keeps the separator depending on params
-        return None
     query = urlencode(pairs)
     prepared = requests.PreparedRequest()
     prepared.method, prepared.headers, prepared.body = method, merged, None

@@ -172,7 +172,7 @@ def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejec
         candidate = newest.get(None if item is None else str(item))
         return commit_state(step.entity, step.settings.bucket, item, windows, candidate, row.run_id)
 
-    # each item's state is an object of its own: fifty accounts' commits go out at once
+    # each item's state is an object of its own: fifty accounts' commits go out sixteen at a time
     for watermark in map_in_threads(commit, dict.fromkeys(piece.item for piece in taken), workers=16):
         if watermark is not None:
             row.note_watermark(watermark)

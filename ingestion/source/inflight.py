@@ -8,7 +8,7 @@ at once are slower than two: every hand-over of the lock costs, and the thread s
 waits behind them (`python -m bench --only extract --concurrency 1|2|8`: 80k, 63k, 55k records/s at
 100 records a page on 2 cores).
 
-So the window is found by measuring, the way TCP finds its own: it starts at 2, doubles while
+So the window is found by measuring, the way TCP finds its own: it starts at 1, doubles while
 doubling makes pages come at least 5% faster, then probes one up or one down per measured stretch,
 keeping a step that helped (down: that cost under 3%) and undoing one that did not, then holding a
 while before probing again, twice as long after each probe undone (the API may slow down or speed
