@@ -10,9 +10,11 @@ the function module is imported: a cold start serves sooner and pays for nothing
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import logging
+import os
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,25 @@ if TYPE_CHECKING:
     from ingestion.warehouse.ledger import RunRow
 
 log = logging.getLogger("ingestion.run.entrypoint")
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+MALLOC_ARENAS = 2
+
+
+def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Have glibc's malloc serve every thread from at most `arenas` arenas, as
+    MALLOC_ARENA_MAX=2 would; returns whether the cap is in effect. glibc gives each new thread
+    an arena of its own (up to 8 per core), and each keeps the freed 4 MiB upload buffers of its
+    thread: over a million-record run the fetch, upload and load threads' arenas held ~60 MB
+    more than a 100k run's (peak RSS 265–360 MB against 230). The GIL runs one thread at a time,
+    so sharing costs no waiting. An operator's own MALLOC_ARENA_MAX (or GLIBC_TUNABLES) wins;
+    another C library (musl, macOS) is left as it is."""
+    if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return mallopt(M_ARENA_MAX, arenas) == 1
 
 
 @functools.cache
@@ -44,6 +65,7 @@ def pipeline() -> ModuleType:
     collector's sight: full collections then scan only what the runs allocate."""
     from ingestion.run import pipeline as module
 
+    cap_malloc_arenas()  # before the run starts its threads
     gc.freeze()
     # A sync allocates millions of short-lived, acyclic JSON trees that reference counting frees;
     # collecting every 700 allocations mostly rescans the pages waiting in flight. Every 20,000
