@@ -30,7 +30,8 @@ def _multipart_body(data: bytes, metadata: dict, content_type: str) -> tuple[byt
 
 
 LIBRARY_MULTIPART_BODY = _upload.construct_multipart_request  # kept: tests compare the two
-_upload.construct_multipart_request = _multipart_body
+if all(hasattr(_upload, name) for name in ("get_boundary", "_MULTIPART_SEP", "_MULTIPART_BEGIN", "_CRLF")):
+    _upload.construct_multipart_request = _multipart_body  # else a client that changed: its own
 
 
 @functools.cache
