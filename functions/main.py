@@ -15,9 +15,10 @@ if (_ROOT / "ingestion").is_dir() and str(_ROOT) not in sys.path:
 import functions_framework  # noqa: E402
 
 from ingestion.contract import logs  # noqa: E402
-from ingestion.run.entrypoint import handle_pubsub_envelope  # noqa: E402
+from ingestion.run.entrypoint import cap_malloc_arenas, handle_pubsub_envelope  # noqa: E402
 
 logs.configure()
+cap_malloc_arenas()  # before the server starts the threads that handle messages
 
 
 @functions_framework.cloud_event

@@ -42,18 +42,19 @@ MALLOC_ARENAS = 2
 
 
 def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Have glibc's malloc serve every thread from at most `arenas` arenas, as
-    MALLOC_ARENA_MAX=2 would; returns whether the cap is in effect. glibc gives each new thread
-    an arena of its own (up to 8 per core), and each keeps the freed 4 MiB upload buffers of its
-    thread: over a million-record run the fetch, upload and load threads' arenas held ~60 MB
-    more than a 100k run's (peak RSS 265–360 MB against 230). The GIL runs one thread at a time,
-    so sharing costs no waiting. An operator's own MALLOC_ARENA_MAX (or GLIBC_TUNABLES) wins;
-    another C library (musl, macOS) is left as it is."""
+    """Have glibc's malloc make no arena beyond `arenas`, as MALLOC_ARENA_MAX=2 would (arenas
+    already made stay in use, so this runs as early as it can); returns whether glibc took the
+    setting. glibc gives each new thread an arena of its own (up to 8 per core), and each keeps
+    the freed 4 MiB upload buffers of its thread: over a million-record run the fetch, upload and
+    load threads' arenas held ~60 MB more than a 100k run's (peak RSS 265–360 MB against 230).
+    Under one interpreter lock the threads rarely allocate at the same time, so sharing costs
+    little waiting. An operator's own MALLOC_ARENA_MAX (or GLIBC_TUNABLES) wins; another C library
+    (musl, macOS, Windows) is left as it is."""
     if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no CDLL(None)
         return False
     return mallopt(M_ARENA_MAX, arenas) == 1
 
@@ -63,9 +64,9 @@ def pipeline() -> ModuleType:
     """The sync pipeline, imported on the first message. What the import allocates (the client
     libraries: ~70k objects) lives as long as the process, so it is frozen out of the garbage
     collector's sight: full collections then scan only what the runs allocate."""
+    cap_malloc_arenas()  # before the import's and the run's threads (functions/main.py does at load)
     from ingestion.run import pipeline as module
 
-    cap_malloc_arenas()  # before the run starts its threads
     gc.freeze()
     # A sync allocates millions of short-lived, acyclic JSON trees that reference counting frees;
     # collecting every 700 allocations mostly rescans the pages waiting in flight. Every 20,000
