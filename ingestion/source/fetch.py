@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,25 +118,44 @@ class Fetcher:
 
     def pages(self, requests_: Iterable[HttpRequest]) -> Iterator[ApiResponse]:
         """Fetch `requests_` with up to `max_concurrency` in flight, as many as make the walk
-        faster (ingestion/source/inflight.py), yielding in request order: at most that many
-        responses are held in memory at once."""
+        faster (ingestion/source/inflight.py), yielding in request order. A request is sent as
+        soon as one of the window's finishes, not when the page at the head is taken: pages
+        answer out of order, and one slow answer at the head would otherwise idle every slot
+        behind it. At most two windows of responses are held in memory at once."""
         if self.concurrency <= 1:
             yield from map(self.page, requests_)
             return
+        requests_ = iter(requests_)
         pending: deque[Future] = deque()
         window = Window(self.concurrency)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fetch")
+
+        def fill() -> None:
+            if window.size == 1:  # a window of 1 drains, then fetches in this thread
+                return
+            sending = sum(not future.done() for future in pending)
+            while sending < window.size and len(pending) < 2 * window.size \
+                    and (request := next(requests_, None)) is not None:
+                pending.append(pool.submit(self.page, request))
+                sending += 1
+
         try:
-            for request in requests_:
+            while True:
                 if window.size == 1 and not pending:  # in this thread: no hand-over per page
+                    if (request := next(requests_, None)) is None:
+                        return
                     yield self.page(request)
                     window.took()
                     continue
-                pending.append(pool.submit(self.page, request))
-                while len(pending) >= window.size:
-                    yield pending.popleft().result()
-                    window.took()
-            while pending:
-                yield pending.popleft().result()
+                fill()
+                if not pending:
+                    return
+                while not pending[0].done():
+                    wait([future for future in pending if not future.done()], return_when=FIRST_COMPLETED)
+                    fill()
+                page = pending.popleft().result()
+                fill()
+                yield page
+                window.took()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -24,6 +24,9 @@ from collections.abc import Callable
 START = 1
 GAIN, LOSS = 1.05, 0.97  # a step up must be this much faster; a step down at most this much slower
 STRETCH_PAGES, STRETCH_SECONDS = 2, 0.2  # a stretch: a window's pages and 2 more, and 0.2 s at least
+# While doubling, a stretch need only last 0.05 s: against a slow API each doubling is about twice
+# as fast, a signal a short stretch shows, and every 0.2 s spent below the window costs pages.
+DOUBLING_SECONDS = 0.05
 HOLD, MAX_HOLD = 2, 32  # stretches without a probe after one was undone: doubling while they fail
 
 
@@ -42,7 +45,8 @@ class Window:
     def took(self) -> None:
         self.taken += 1
         elapsed = self.clock() - self.since
-        if self.taken < self.size + STRETCH_PAGES or elapsed < STRETCH_SECONDS:
+        if self.taken < self.size + STRETCH_PAGES \
+                or elapsed < (DOUBLING_SECONDS if self.doubling else STRETCH_SECONDS):
             return
         self._judge(self.taken / elapsed)
         self._probe()

@@ -59,11 +59,13 @@ def page_of(first: int, count: int) -> list[dict]:
 
 class SlowPages:
     """A threaded API (pytest-httpserver answers one at a time) of `pages` one-record pages, each
-    answered after `seconds`, page count in `meta.pages`; `peak` is the most requests it had in
-    flight at once. Use as a context manager; `url` is its base URL."""
+    answered after `seconds` (or `slow[page]`), page count in `meta.pages`; `peak` is the most
+    requests it had in flight at once, `overlapping[page]` how many requests began while a page of
+    `slow` was being answered. Use as a context manager; `url` is its base URL."""
 
-    def __init__(self, pages: int, seconds: float = 0.05):
+    def __init__(self, pages: int, seconds: float = 0.05, slow: dict[int, float] | None = None):
         self.pages, self.seconds, self.peak, self.in_flight = pages, seconds, 0, 0
+        self.slow, self.overlapping, self.answering = slow or {}, dict.fromkeys(slow or {}, 0), set()
         self.lock = threading.Lock()
 
     def __enter__(self) -> SlowPages:
@@ -76,12 +78,17 @@ class SlowPages:
 
     @Request.application
     def handler(self, request: Request) -> Response:
+        page = int(request.args["page"])
         with self.lock:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
-        time.sleep(self.seconds)
+            for slow in self.answering:
+                self.overlapping[slow] += 1
+            if page in self.slow:
+                self.answering.add(page)
+        time.sleep(self.slow.get(page, self.seconds))
         with self.lock:
             self.in_flight -= 1
-        page = int(request.args["page"])
+            self.answering.discard(page)
         return Response(json.dumps({"data": [{"id": page}], "meta": {"pages": self.pages}}),
                         content_type="application/json")
