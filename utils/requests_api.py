@@ -26,6 +26,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
+from utils import fastget
+
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # What reading a body can raise when the connection breaks (requests' wrappers of urllib3's
 # IncompleteRead/ProtocolError, DecodeError and read timeouts; urllib3's own; the stdlib gzip's).
@@ -89,6 +91,15 @@ class ResumingAdapter(HTTPAdapter):
     @max_retries.setter
     def max_retries(self, value: Retry) -> None:
         self._max_retries = value
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fast_pools: dict[tuple, fastget.Pool] = {}  # utils/fastget.py's, per origin and verify
+
+    def close(self) -> None:
+        super().close()
+        for pool in list(self.fast_pools.values()):
+            pool.close()
 
 
 def new_session(
@@ -245,7 +256,9 @@ def send_prepared(session: requests.Session, prepared: requests.PreparedRequest,
     send (pool, TLS, requests' exceptions), then what the session adds — its cookie jar learns
     what the answer sets, a redirect is followed as requests follows it."""
     adapter = session.get_adapter(prepared.url)
-    resp = adapter.send(prepared, timeout=timeout, **settings)
+    resp = fastget.send(adapter, prepared, timeout, **settings)
+    if resp is None:  # not for the stdlib path (a client certificate, say): requests' own
+        resp = adapter.send(prepared, timeout=timeout, **settings)
     if "set-cookie" in resp.headers or "set-cookie2" in resp.headers:
         requests.cookies.extract_cookies_to_jar(session.cookies, prepared, resp.raw)
     if resp.is_redirect:
