@@ -9,10 +9,11 @@ waits behind them (`python -m bench --only extract --concurrency 1|2|8`: 80k, 63
 100 records a page on 2 cores).
 
 So the window is found by measuring, the way TCP finds its own: it starts at 1, doubles while
-doubling makes pages come at least 5% faster, then probes one up or one down per measured stretch,
-keeping a step that helped (down: that cost under 3%) and undoing one that did not, then holding a
-while before probing again, twice as long after each probe undone (the API may slow down or speed
-up later in the walk, but a walk that is steady should not keep paying for probes). A window of 1
+doubling makes pages come at least 25% faster, then probes one up or one down per measured stretch,
+keeping a step that helped (up: 10% faster; down: that cost under 3%) and undoing one that did
+not, then holding a while before probing again, twice as long after each probe undone (the API may
+slow down or speed up later in the walk, but a walk that is steady should not keep paying for
+probes). A window of 1
 fetches in the run's own thread: no hand-over at all.
 """
 
@@ -22,11 +23,13 @@ import time
 from collections.abc import Callable
 
 START = 1
-GAIN, LOSS = 1.05, 0.97  # a step up must be this much faster; a step down at most this much slower
+GAIN, LOSS = 1.10, 0.97  # a step up must be this much faster; a step down at most this much slower
 STRETCH_PAGES, STRETCH_SECONDS = 2, 0.2  # a stretch: a window's pages and 2 more, and 0.2 s at least
-# While doubling, a stretch need only last 0.05 s: against a slow API each doubling is about twice
-# as fast, a signal a short stretch shows, and every 0.2 s spent below the window costs pages.
-DOUBLING_SECONDS = 0.05
+# While doubling, a stretch need only last 0.05 s, and a doubling must be 25% faster: against a
+# slow API each doubling is about twice as fast, a signal a short stretch shows (every 0.2 s spent
+# below the window costs pages), while against a loopback one a short stretch at one in flight can
+# look 5-10% slower than the next by chance alone (an upload landing in it).
+DOUBLING_SECONDS, DOUBLING_GAIN = 0.05, 1.25
 HOLD, MAX_HOLD = 2, 32  # stretches without a probe after one was undone: doubling while they fail
 
 
@@ -54,7 +57,8 @@ class Window:
 
     def _judge(self, rate: float) -> None:
         """Keep the probe under way, or undo it; with none, the rate is the new baseline."""
-        if self.step and rate < self.rate * (GAIN if self.step > 0 else LOSS):
+        need = (DOUBLING_GAIN if self.doubling else GAIN) if self.step > 0 else LOSS
+        if self.step and rate < self.rate * need:
             self.size -= self.step
             self.direction = -1 if self.step > 0 else 1
             self.doubling, self.hold, self.pause = False, self.pause, min(MAX_HOLD, 2 * self.pause)
