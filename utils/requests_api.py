@@ -177,7 +177,6 @@ def send(
 ) -> requests.Response:
     """One request, with the session's retries (the body's read included); raises on anything but
     a 2xx or `ok_statuses`."""
-    where = redact_url(url, secret_params)
     resumed: Retry | None = None
     while True:
         token = _resumed.set(resumed)
@@ -193,9 +192,9 @@ def send(
                 prepared = session.prepare_request(request)
                 resp = session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransportError(f"{type(exc).__name__} calling {where}") from None
+            raise TransportError(f"{type(exc).__name__} calling {redact_url(url, secret_params)}") from None
         except RetryBudgetExceeded as exc:
-            raise TransportError(f"gave up on {where}: {exc}") from None
+            raise TransportError(f"gave up on {redact_url(url, secret_params)}: {exc}") from None
         finally:
             _resumed.reset(token)
         try:
@@ -203,7 +202,7 @@ def send(
             break
         except BODY_ERRORS as exc:
             resp.close()
-            resumed = retry_after_cut(resp, session, method, where, exc)
+            resumed = retry_after_cut(resp, session, method, redact_url(url, secret_params), exc)
     if not resp.ok and resp.status_code not in ok_statuses:
         raise HttpStatusError(
             resp.status_code, redact_url(resp.url, secret_params), resp.text[:300].strip(), resp
@@ -229,7 +228,7 @@ def plain_get(session: requests.Session, method: str, url: str, params: dict[str
     if (method != "GET" or session.cookies or session.auth is not None or netrc is not None
             or any(session.hooks.values()) or "/." in url or not _PLAIN_URL.fullmatch(url)
             or url.endswith(("?", "&"))  # requests drops or keeps the separator by the params
-            or requests.utils.select_proxy(url, settings["proxies"]) is not None):
+            or (settings["proxies"] and requests.utils.select_proxy(url, settings["proxies"]) is not None)):
         return None
     pairs = [(k, v) for k, v in (params or {}).items() if v is not None]
     if any(not isinstance(k, str) or not isinstance(v, _PLAIN_VALUE) for k, v in pairs):
@@ -274,7 +273,10 @@ def read_body(resp: requests.Response) -> None:
     at a time through urllib3's stream, ~3 ms of CPU for a 300 KB page against ~0.5 ms (`python -m
     bench`). A gzip body is decoded by the stdlib, which checks the stream's end marker: urllib3's
     streaming decoder takes a stream cut short (say, a close-delimited body) for a complete one.
-    A body cut short raises urllib3's errors (in BODY_ERRORS), as `content` raised requests'."""
+    A body cut short raises urllib3's errors (in BODY_ERRORS), as `content` raised requests'.
+    A plain answer on the stdlib path comes read already (`fastget.plain_response`)."""
+    if resp._content_consumed:
+        return
     if resp.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "x-gzip"):
         body = gzip.decompress(resp.raw.read(decode_content=False))
     else:
