@@ -80,7 +80,7 @@ class Fetcher:
             if self.http.rate_limit_headers else None
         if budget:
             budget.start(self.http.max_retry_wait_seconds,
-                         requests_api.redact_url(sent.url, self.auth.secret_params))
+                         lambda: requests_api.redact_url(sent.url, self.auth.secret_params))
         resp = None
         try:
             with self.in_flight:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -85,6 +85,9 @@ def read_quota(headers: Mapping[str, str], now: float | None = None) -> Quota | 
     or None when it reports none (malformed values are ignored, as the IETF draft asks). `now`:
     the epoch seconds an instant-valued reset is measured from (default: the `Date` header, else
     the local clock)."""
+    field = headers.get("ratelimit")
+    if not field and not any(remaining in headers for remaining, _ in _PAIRS):
+        return None  # most APIs: no quota reported, and the Date header need not be parsed
     if now is None:
         now = _date(headers.get("date")) or time.time()
     found = []
@@ -92,7 +95,6 @@ def read_quota(headers: Mapping[str, str], now: float | None = None) -> Quota | 
         remaining = _number(headers.get(remaining_name))
         if remaining is not None:
             found.append(Quota(int(remaining), _seconds(_number(headers.get(reset_name)), now)))
-    field = headers.get("ratelimit")
     if field:
         found.extend(_combined(field, now))
     # the fewest requests left; among equals, the longest wait
@@ -155,9 +157,10 @@ class HeaderBudget:
         self.in_flight = 0
         self.lock = threading.Lock()
 
-    def start(self, max_wait: float, where: str) -> None:
+    def start(self, max_wait: float, where: Callable[[], str]) -> None:
         """Before a request: wait for the reset when the budget is down to the reserve; a wait
-        beyond `max_wait` is a retryable error instead (Pub/Sub redelivers later)."""
+        beyond `max_wait` is a retryable error instead (Pub/Sub redelivers later), naming the
+        API as `where()` (redacted) describes it."""
         with self.lock:  # held while waiting: every thread waits for the same reset
             now = time.monotonic()
             if self.reset_at is not None and now >= self.reset_at:
@@ -167,7 +170,7 @@ class HeaderBudget:
                 delay = self.reset_at - now
                 if delay > max_wait:
                     raise RetryableError(
-                        f"rate limit of {where}: {self.remaining} request(s) left until the reset in "
+                        f"rate limit of {where()}: {self.remaining} request(s) left until the reset in "
                         f"{delay:.0f} s, beyond http.max_retry_wait_seconds ({max_wait:g} s); a "
                         "redelivery will continue")
                 time.sleep(delay)
