@@ -36,7 +36,7 @@ class Scripted(socketserver.ThreadingTCPServer):
     daemon_threads = allow_reuse_address = True
 
     def __init__(self, answers: list[tuple[bytes, str]], tls: ssl.SSLContext | None = None):
-        self.answers, self.tls, self.requests, self.connections = answers, tls, 0, 0
+        self.answers, self.tls, self.requests, self.connections, self.hung_up = answers, tls, 0, 0, 0
         self.lock, self.stop = threading.Lock(), threading.Event()
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -64,6 +64,8 @@ class Handler(socketserver.BaseRequestHandler):
             while b"\r\n\r\n" not in data:
                 chunk = sock.recv(65536)
                 if not chunk:
+                    with server.lock:
+                        server.hung_up += 1  # the client closed the connection
                     return
                 data += chunk
             data = data.split(b"\r\n\r\n", 1)[1]
@@ -168,6 +170,28 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(path, serve):
         time.sleep(0.05)  # the hang-up reaches the client before the next request
         assert requests_api.send(session, "GET", server.url).json() == {"data": [1, 2]}
     assert server.requests == 3 and server.connections == 3
+
+
+def test_idle_connections_are_bounded_per_session_and_closed_with_it(path, serve):
+    servers = [serve([(OK, "keep")]) for _ in range(3)]
+    session = requests_api.new_session(max_retries=0, pool_size=2)  # 2 origins, 2 idle each
+    for server in servers:
+        assert requests_api.send(session, "GET", server.url).json() == {"data": [1, 2]}
+    assert hung_up(servers) == [1, 0, 0]  # the third origin's pool closed the oldest one's
+    session.close()
+    assert hung_up(servers) == [1, 1, 1]
+
+
+def hung_up(servers: list[Scripted]) -> list[int]:
+    """How many connections each server saw the client close, once that has settled."""
+    seen, deadline = None, time.monotonic() + 3
+    while time.monotonic() < deadline:
+        now = [server.hung_up for server in servers]
+        if now == seen:
+            return now
+        seen = now
+        time.sleep(0.2)
+    return seen
 
 
 def test_a_refused_connection_fails_after_the_retries(path):
