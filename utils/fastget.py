@@ -11,7 +11,8 @@ request on pooled `http.client` connections and keeps the semantics that matter:
   cut mid-answer);
 - **failures** surface as the exceptions requests' adapter raises for the same urllib3 error;
 - **TLS** verifies as requests' `verify` says (certifi's bundle, a bundle or directory, or off);
-- **the response** is a `requests.Response` whose `raw` is a urllib3 response over the body read,
+- **the response** is a `requests.Response`: a plain answer (whole, unencoded, no cookie, no
+  redirect) with its body read in, anything else with a urllib3 response over the body as `raw`,
   so decoding, cookies and redirects stay requests' and urllib3's (`utils/requests_api.py`).
 
 Anything else (a client certificate, a CA path that does not exist, a session not made by
@@ -20,7 +21,6 @@ Anything else (a client certificate, a CA path that does not exist, a session no
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import io
 import logging
@@ -28,7 +28,6 @@ import os
 import socket
 import ssl
 import threading
-import zlib
 from functools import lru_cache
 from typing import Any
 
@@ -169,7 +168,8 @@ def send(adapter: Any, prepared: requests.PreparedRequest, timeout: Any, verify:
             log.warning("retrying (%s retries left) after %s", retries.total, type(error).__name__)
             retries.sleep()
             continue
-        if not retries.is_retry("GET", status, any(n.lower() == "retry-after" for n, _ in header_list)):
+        retry = retries.is_retry("GET", status, any(v for n, v in header_list if n.lower() == "retry-after"))
+        if not retry:  # (a Response's truth is its status: compared with None)
             resp = plain_response(adapter, prepared, status, reason, header_list, body)
             if resp is not None:
                 return resp
@@ -181,16 +181,16 @@ def send(adapter: Any, prepared: requests.PreparedRequest, timeout: Any, verify:
                                request_url=url)
         except InvalidHeader as bad:  # conflicting Content-Length values, as the adapter maps it
             raise requests.exceptions.InvalidHeader(bad, request=prepared) from None
-        if retries.is_retry("GET", status, bool(raw.headers.get("Retry-After"))):
+        if retry:
             try:
                 retries = retries.increment("GET", url, response=raw)
             except MaxRetryError as exhausted:
                 if retries.raise_on_status:
                     raise as_requests_error(exhausted, prepared) from None
-                return response(adapter, prepared, raw)  # the last answer, as urlopen returns it
+                return response(adapter, prepared, status, reason, CaseInsensitiveDict(raw.headers), raw)
             retries.sleep(raw)
             continue
-        return response(adapter, prepared, raw)
+        return response(adapter, prepared, status, reason, CaseInsensitiveDict(raw.headers), raw)
 
 
 def exchange(pool: Pool, target: str, headers: dict[str, str], connect_timeout: float,
@@ -198,16 +198,15 @@ def exchange(pool: Pool, target: str, headers: dict[str, str], connect_timeout: 
     """One request on a pooled connection, body read whole (or a `BrokenBody`); urllib3's error
     for what failed before the answer's head arrived."""
     conn = pool.take()
-    connected = False
+    connected = conn.sock is not None
     try:
-        if conn.sock is None:
+        if not connected:
             conn.timeout = connect_timeout
             http.client.HTTPConnection.connect(conn)  # TCP only
             connected = True
-            if pool.context is not None:  # the handshake, under the read timeout (as urllib3's)
-                conn.sock.settimeout(read_timeout)
+            conn.sock.settimeout(read_timeout)  # the handshake too, as urllib3 times it
+            if pool.context is not None:
                 conn.sock = pool.context.wrap_socket(conn.sock, server_hostname=conn.host.rstrip("."))
-        connected = True
         conn.sock.settimeout(read_timeout)
         conn.request("GET", target, headers=headers)
         answer = conn.getresponse()
@@ -280,40 +279,31 @@ def as_requests_error(exc: BaseException, prepared: requests.PreparedRequest) ->
 
 def plain_response(adapter: Any, prepared: requests.PreparedRequest, status: int, reason: str,
                    header_list: list[tuple[str, str]], body: Any) -> requests.Response | None:
-    """What most answers are, without urllib3's response around them (~25 µs a page): a whole
-    body, plain or gzip, no cookie to keep, no redirect, one Content-Length. The response reads as
-    `response` makes it, its body read and decoded already. None for anything else, which goes
-    through urllib3's response: a broken or undecodable body then fails as it would there."""
+    """What most answers are, without urllib3's response around them (~25 µs a page): a whole,
+    unencoded body, no cookie to keep, no redirect, one Content-Length; its body read in. None for
+    anything else, which goes through urllib3's response: a gzip body is then decoded, and a
+    broken one fails, by `requests_api.read_body` as for requests' own path."""
     if isinstance(body, BrokenBody):
         return None
     headers = CaseInsensitiveDict()
     for name, value in header_list:  # repeated fields joined, as urllib3's HTTPHeaderDict joins them
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    encoding = headers.get("content-encoding", "").strip().lower()
     if ("set-cookie" in headers or "set-cookie2" in headers or "," in headers.get("content-length", "")
             or (status in requests.models.REDIRECT_STATI and "location" in headers)
-            or encoding not in ("", "identity", "gzip", "x-gzip")):
+            or headers.get("content-encoding", "").strip().lower() not in ("", "identity")):
         return None
-    if encoding in ("gzip", "x-gzip"):
-        try:
-            body = gzip.decompress(body)  # the stdlib checks the stream's end, as read_body does
-        except (EOFError, gzip.BadGzipFile, zlib.error):
-            return None
-    resp = requests.Response()
-    resp.status_code, resp.reason, resp.headers = status, reason, headers
-    resp.encoding = get_encoding_from_headers(headers)
-    resp.url, resp.request, resp.connection = prepared.url, prepared, adapter
+    resp = response(adapter, prepared, status, reason, headers)
     resp._content, resp._content_consumed = body, True  # read (see requests_api.read_body)
     return resp
 
 
-def response(adapter: Any, prepared: requests.PreparedRequest, raw: HTTPResponse) -> requests.Response:
-    """What requests' `HTTPAdapter.build_response` makes of `raw`."""
+def response(adapter: Any, prepared: requests.PreparedRequest, status: int, reason: str,
+             headers: CaseInsensitiveDict, raw: HTTPResponse | None = None) -> requests.Response:
+    """What requests' `HTTPAdapter.build_response` makes of an answer (`raw`: urllib3's around it)."""
     resp = requests.Response()
-    resp.status_code, resp.reason, resp.raw = raw.status, raw.reason, raw
-    resp.headers = CaseInsensitiveDict(raw.headers)
-    resp.encoding = get_encoding_from_headers(resp.headers)
+    resp.status_code, resp.reason, resp.headers, resp.raw = status, reason, headers, raw
+    resp.encoding = get_encoding_from_headers(headers)
     resp.url, resp.request, resp.connection = prepared.url, prepared, adapter
-    if "set-cookie" in resp.headers or "set-cookie2" in resp.headers:
+    if raw is not None and ("set-cookie" in headers or "set-cookie2" in headers):
         requests.cookies.extract_cookies_to_jar(resp.cookies, prepared, raw)
     return resp

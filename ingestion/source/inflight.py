@@ -13,8 +13,7 @@ doubling makes pages come at least 25% faster, then probes one up or one down pe
 keeping a step that helped (up: 10% faster; down: that cost under 3%) and undoing one that did
 not, then holding a while before probing again, twice as long after each probe undone (the API may
 slow down or speed up later in the walk, but a walk that is steady should not keep paying for
-probes). A window of 1
-fetches in the run's own thread: no hand-over at all.
+probes). A window of 1 fetches in the run's own thread: no hand-over at all.
 """
 
 from __future__ import annotations
