@@ -41,6 +41,16 @@ def test_a_walk_bound_by_cpu_stays_at_one_in_flight():
     assert sizes.count(1) >= 0.9 * len(sizes)  # probes up grow rarer, and are undone
 
 
+def test_a_step_up_that_halves_the_pace_is_undone_after_a_short_stretch():
+    # a fast API where a second thread makes each page take twice as long (the lock handed over
+    # per page): the walk is 1,000 pages of 1.3 ms; every page taken above one costs 1.3 ms more
+    clock = Clock()
+    window = Window(8, clock)
+    sizes = walk(window, clock, lambda size: 0.0013 * (1 if size == 1 else 2), 1000)
+    assert sizes[-1] == 1
+    assert sum(size > 1 for size in sizes) <= 60  # two probes of ~0.05 s, not one of a full 0.2 s
+
+
 def test_a_limit_of_one_never_grows():
     clock = Clock()
     window = Window(1, clock)
