@@ -9,6 +9,7 @@ Starts the local stack (fake-gcs-server, bqemulator, stand-ins) and, per run, th
              at each page size, records counted in-process (bench/airbyte.py says why that way)
   e2e        one trigger message through the function: API → GCS → load → MERGE → state, at
              each page size (100 and 1,000 per page: same records), the median of --repeat runs
+             (with dlt: half of them before dlt's run, the rest after it)
   dlt        dlt's rest_api source → duckdb, merge on id (when `dlt[duckdb]` is installed), at
              each page size
   latency    extraction again with 50 ms per page and a known page count
@@ -38,7 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import report
-from bench.runs import Bench, BenchFailure
+from bench.runs import Bench, BenchFailure, median_run
 from bench.scenarios import Reports, Shape, Windows
 
 RUNS = ("import", "extract", "airbyte", "e2e", "dlt", "latency", "windows", "reports", "rss")
@@ -66,8 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record-bytes", type=int, default=300,
                         help="pad records to about this JSON size (300; an order is ~320 B unpadded)")
     parser.add_argument("--concurrency", type=int, default=8, help="the suite's http.max_concurrency (8)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="end-to-end runs at --records per page size; the median counts (3)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="end-to-end runs at --records per page size; the median counts (5: a run "
+                        "lasts ~2 s, and this machine has slow spells of a few seconds)")
     parser.add_argument("--unknown-page-count", action="store_true",
                         help="serve no page count: clients walk page by page until a short page")
     parser.add_argument("--target-latency-ms", type=float, default=50,
@@ -109,7 +111,9 @@ def plan(bench: Bench, options: argparse.Namespace, figures: dict) -> list[tuple
                          ("airbyte", lambda s=shape: bench.airbyte(s, options.airbyte_entrypoint)),
                          ("e2e", lambda s=shape: bench.end_to_end(s, options.repeat)),
                          ("dlt", lambda s=shape: bench.dlt(s))):
-            if key in wanted:
+            if key == "e2e" and {"e2e", "dlt"} <= wanted:
+                add_bracketed(add, bench, shape, runs, options.repeat)
+            elif key in wanted and not (key == "dlt" and "e2e" in wanted):
                 add(f"{key} {size}/page", lambda r, k=key, runs=runs: runs.__setitem__(k, r), run)
     main = Shape(options.records, options.page_sizes[-1], options.record_bytes, options.latency_ms,
                  not options.unknown_page_count, options.concurrency)
@@ -131,6 +135,18 @@ def plan(bench: Bench, options: argparse.Namespace, figures: dict) -> list[tuple
         big = replace(main, records=options.rss_records)
         add("rss", lambda r: figures.__setitem__("rss", r), lambda: bench.end_to_end(big))
     return steps
+
+
+def add_bracketed(add, bench: Bench, shape: Shape, runs: dict, repeat: int) -> None:
+    """The end-to-end runs split around dlt's: the ratio compares runs made in the same few
+    minutes, as this machine's speed drifts by 15-30% from one minute to the next (a dlt run
+    alone takes ~25 s, measured minutes after the suite's would carry that drift)."""
+    before, done = (repeat + 1) // 2, []
+    size = shape.page_size
+    add(f"e2e {size}/page", done.extend, lambda: [bench.one_sync(shape) for _ in range(before)])
+    add(f"dlt {size}/page", lambda r: runs.__setitem__("dlt", r), lambda: bench.dlt(shape))
+    add(f"e2e {size}/page, after dlt", lambda r: runs.__setitem__("e2e", median_run(done + r)),
+        lambda: [bench.one_sync(shape) for _ in range(repeat - before)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,13 @@ def airbyte_python() -> Path | None:
     return python if python.exists() else None
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The median of end-to-end runs, with the highest peak RSS and every run's time."""
+    runs = sorted(runs, key=lambda r: r["run_s"])
+    return {**runs[len(runs) // 2], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "all_run_s": [round(r["run_s"], 2) for r in runs]}
+
+
 class Bench:
     def __init__(self, workdir: Path):
         from local.stack import LocalStack
@@ -107,9 +114,7 @@ class Bench:
     def end_to_end(self, shape: Shape, repeat: int = 1) -> dict:
         """The median of `repeat` runs, each a fresh process, table and bucket (the machine's
         noise is ±15% here); peak RSS is the highest of them."""
-        runs = sorted((self.one_sync(shape) for _ in range(repeat)), key=lambda r: r["run_s"])
-        return {**runs[len(runs) // 2], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                "all_run_s": [round(r["run_s"], 2) for r in runs]}
+        return median_run([self.one_sync(shape) for _ in range(repeat)])
 
     def one_sync(self, shape: Shape) -> dict:
         with scenarios.items_api(shape, self.key) as url:
