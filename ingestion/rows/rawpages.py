@@ -89,9 +89,9 @@ class RawBatch:
         metadata = {"format": FORMAT, "index_offset": str(self.size), "index_length": str(len(index)),
                     "pages": str(len(self.index)), "window_start": to_rfc3339(self.window[0]),
                     "window_end": to_rfc3339(self.window[1])}
-        self.uploads.submit(self.bucket, self.path, b"".join([*self.bodies, index]), CONTENT_TYPE,
-                            metadata=metadata)
-        self.bodies, self.index, self.size, self.window = [], [], 0, None
+        data = b"".join([*self.bodies, index])
+        self.bodies, self.index, self.size, self.window = [], [], 0, None  # before `submit` waits
+        self.uploads.submit(self.bucket, self.path, data, CONTENT_TYPE, metadata=metadata)
 
 
 def page_uri(bucket: str, path: str, number: int, offset: int, length: int) -> str:

@@ -149,11 +149,13 @@ class PartWriter:
 
     def flush(self) -> None:
         if self.chunks:
+            # the rows let go before `submit`, which may wait for a free upload: else a run
+            # blocked on GCS holds every part twice
             path = f"{self.prefix}/part-{self.first_page:06d}.jsonl"
-            upload = self.uploads.submit(self.bucket, path, b"".join(self.chunks), NDJSON)
+            data, size, self.chunks, self.size = b"".join(self.chunks), self.size, [], 0
+            upload = self.uploads.submit(self.bucket, path, data, NDJSON)
             if self.on_part:
-                self.on_part(upload, gcs_helper.uri(self.bucket, path), self.size)
-            self.chunks, self.size = [], 0
+                self.on_part(upload, gcs_helper.uri(self.bucket, path), size)
 
 
 def check_rejects(entity: EntityConfig, staged: StagedRun, rejected_before: int = 0) -> None:
