@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="the suite's http.max_concurrency (8)")
     parser.add_argument("--repeat", type=int, default=5,
                         help="end-to-end runs at --records per page size; the median counts (5: a run "
-                        "lasts ~2 s, and this machine has slow spells of a few seconds)")
+                        "lasts ~2 s, and a small shared VM has slow spells of a few seconds)")
     parser.add_argument("--unknown-page-count", action="store_true",
                         help="serve no page count: clients walk page by page until a short page")
     parser.add_argument("--target-latency-ms", type=float, default=50,
@@ -111,7 +111,7 @@ def plan(bench: Bench, options: argparse.Namespace, figures: dict) -> list[tuple
                          ("airbyte", lambda s=shape: bench.airbyte(s, options.airbyte_entrypoint)),
                          ("e2e", lambda s=shape: bench.end_to_end(s, options.repeat)),
                          ("dlt", lambda s=shape: bench.dlt(s))):
-            if key == "e2e" and {"e2e", "dlt"} <= wanted:
+            if key == "e2e" and {"e2e", "dlt"} <= wanted:  # dlt's run goes between the suite's
                 add_bracketed(add, bench, shape, runs, options.repeat)
             elif key in wanted and not (key == "dlt" and "e2e" in wanted):
                 add(f"{key} {size}/page", lambda r, k=key, runs=runs: runs.__setitem__(k, r), run)
