@@ -61,6 +61,21 @@ class Page:
         return self.response.records
 
 
+@dataclass(frozen=True)
+class Staging:
+    """A step's staging in BigQuery: one table, or the chunks loaded while the step extracted, each
+    a table of its own (so that each load job replaces its own chunk when retried, and the last
+    one loads only the step's tail). `relation` is how SQL reads it: the table, or their union."""
+
+    tables: tuple[str, ...]
+
+    @property
+    def relation(self) -> str:
+        if len(self.tables) == 1:
+            return f"`{self.tables[0]}`"
+        return "(" + " UNION ALL ".join(f"SELECT * FROM `{table}`" for table in self.tables) + ")"
+
+
 @dataclass
 class JobSlice:
     item: Any

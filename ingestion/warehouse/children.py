@@ -20,6 +20,7 @@ from ingestion.contract import children as contract
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.sections import ChildSpec
 from ingestion.contract.settings import Settings
+from ingestion.model import Staging
 from ingestion.warehouse.load import STAGING_TTL, target_table_id
 from ingestion.warehouse.tables import TableSpec, ensure_table
 from ingestion.warehouse.writes import SEQ_COLUMN, is_deleted, is_tombstone, latest_per_key, quote
@@ -45,7 +46,7 @@ def ensure_child_tables(entity: EntityConfig, settings: Settings) -> None:
                                schema_file=f"schema/{entity.name}.{child.name}.json"))
 
 
-def merge_children(entity: EntityConfig, settings: Settings, run_id: str, parent_staging: str,
+def merge_children(entity: EntityConfig, settings: Settings, run_id: str, parent_staging: Staging,
                    parent_target: str, uris: dict[str, str], counts: dict[str, int]) -> int:
     """Load each child's staged NDJSON (`uris`, `counts` rows) and MERGE it; returns the child rows
     inserted, updated or deleted. Called before the parent's MERGE."""
@@ -75,7 +76,7 @@ def load_child_staging(entity: EntityConfig, settings: Settings, run_id: str, ch
     return table_id
 
 
-def winning_parents_sql(entity: EntityConfig, parent_staging: str, parent_target: str) -> str:
+def winning_parents_sql(entity: EntityConfig, parent_staging: Staging, parent_target: str) -> str:
     """The staged parents whose children the step applies: each key's winning version (deduplicated
     as the parent's MERGE does; `_seq` names it) unless the target already holds a newer one.
     `_gone`: the version deletes its parent (`deletes` hard_delete: a newer flagged record or a
@@ -96,7 +97,7 @@ def winning_parents_sql(entity: EntityConfig, parent_staging: str, parent_target
 
 
 def child_merge_sql(entity: EntityConfig, child: ChildSpec, target: str, staging: str,
-                    parent_staging: str, parent_target: str) -> str:
+                    parent_staging: Staging, parent_target: str) -> str:
     """One MERGE: the winning parents' children inserted or updated, and those parents' target
     children that the staging no longer has deleted. Source deduplicated on the child key (an
     array naming one id twice: the later element wins)."""

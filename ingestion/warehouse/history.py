@@ -23,7 +23,7 @@ from datetime import datetime
 
 from ingestion.contract.config import HASH_COLUMN, HISTORY_COLUMNS, EntityConfig
 from ingestion.contract.settings import Settings
-from ingestion.model import Job
+from ingestion.model import Job, Staging
 from ingestion.warehouse.snapshot import absent_rows_filter, forget_keys
 from ingestion.warehouse.writes import WriteMode, is_deleted, is_tombstone, quote
 from utils import bq_helper
@@ -64,7 +64,7 @@ def valid_from_sql(cursor: str | None, cursor_type: str | None) -> str:
     return "_extracted_at"
 
 
-def history_merge_sql(chain: Chain, target_id: str, staging_id: str) -> str:
+def history_merge_sql(chain: Chain, target_id: str, staging: Staging) -> str:
     """The one MERGE of a step (see the module docstring). Every CTE is limited to the staged keys;
     at one instant a deletion wins over a version (as a tombstone does in the staging dedup)."""
     c, on, keys = chain, chain.on, ", ".join(map(quote, chain.keys))
@@ -78,7 +78,7 @@ USING (
   WITH staged AS (
     SELECT {c.cols()}, _hash, _seq, {c.valid_from} AS __from, {is_deleted('')} AS __delete,
            {deleted_at} AS __deleted_at
-    FROM {quote(staging_id)}
+    FROM {staging.relation}
   ),
   staged_keys AS (SELECT DISTINCT {keys} FROM staged),
   existing AS (
@@ -152,9 +152,9 @@ class HistoryWrite(WriteMode):
     def staged_fields(self, entity: EntityConfig) -> list[dict]:
         return [HASH_COLUMN]  # each version's digest, taken when its row is built (rows/build.py)
 
-    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging_id: str,
+    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
               job: Job | None) -> int:
-        sql = history_merge_sql(Chain.of(entity), target_id, staging_id)
+        sql = history_merge_sql(Chain.of(entity), target_id, staging)
         return int(bq_helper.query(sql).num_dml_affected_rows or 0)
 
     def finish(self, entity: EntityConfig, settings: Settings, target_id: str, job: Job,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.settings import Settings
-from ingestion.model import Job
+from ingestion.model import Job, Staging
 from utils import bq_helper
 
 log = logging.getLogger("ingestion.warehouse.snapshot")
@@ -32,7 +32,7 @@ def keys_table_id(entity: EntityConfig, settings: Settings, job_id: str) -> str:
     return f"{settings.project}.{entity.target.dataset}._keys_{entity.target.table}_{suffix}"
 
 
-def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging_id: str) -> None:
+def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging: Staging) -> None:
     """Add the keys of a merged step to the job's keys table. A redone step adds them twice,
     which changes nothing."""
     keys_id = keys_table_id(entity, settings, job.job_id)
@@ -41,7 +41,8 @@ def remember_keys(entity: EntityConfig, settings: Settings, job: Job, staging_id
                            expires=datetime.now(UTC) + KEYS_TTL,
                            description=f"Keys seen by historical_full job {job.job_id} of {entity.name}")
     columns = ", ".join(_q(k) for k in entity.merge_keys)
-    bq_helper.query(f"INSERT INTO {_q(keys_id)} ({columns}) SELECT DISTINCT {columns} FROM {_q(staging_id)}")
+    bq_helper.query(f"INSERT INTO {_q(keys_id)} ({columns})\n"
+                    f"SELECT DISTINCT {columns} FROM {staging.relation}")
 
 
 def absent_rows_filter(entity: EntityConfig, settings: Settings, job: Job) -> tuple[str, dict] | None:

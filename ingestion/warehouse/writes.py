@@ -7,7 +7,7 @@ The interface (`WriteMode`), which every mode keeps:
 - `table_fields(entity)`: the columns the mode adds to the target table after
   `entity.table_fields` (history: `_valid_from`…); the staging table has only those that
   `staged_fields(entity)` lists (history: `_hash`, computed when the rows are built).
-- `apply(entity, settings, target_id, staging_id, job)`: move one step's staging into the target
+- `apply(entity, settings, target_id, staging, job)`: move one step's staging into the target
   in ONE statement and return the rows it affected. Exactly once: applying the same staging again
   (a crash after the MERGE, a redelivered message, a redone step) must change nothing. `job` is None
   for a replay.
@@ -40,7 +40,7 @@ from ingestion.contract.config import EntityConfig
 from ingestion.contract.errors import PermanentError
 from ingestion.contract.registry import Registry
 from ingestion.contract.settings import Settings
-from ingestion.model import Job
+from ingestion.model import Job, Staging
 from ingestion.warehouse.snapshot import remove_absent_rows
 from utils import bq_helper
 
@@ -83,7 +83,7 @@ def is_tombstone(alias: str = "S") -> str:
     return f"{alias}{'.' if alias else ''}_tombstone IS TRUE"
 
 
-def latest_per_key(entity: EntityConfig, staging_id: str, where: str = "TRUE") -> str:
+def latest_per_key(entity: EntityConfig, staging: Staging, where: str = "TRUE") -> str:
     """SQL: the staged rows (matching `where`), one per merge key: the newest cursor, then the later
     row of the run. With `deletes.endpoint`, a key with a tombstone in the step is deleted: its
     newest flagged version is kept if it has one (it carries the record's values), else the
@@ -93,12 +93,12 @@ def latest_per_key(entity: EntityConfig, staging_id: str, where: str = "TRUE") -
     cursor = entity.cursor_field
     newest = [*([f"{quote(cursor)} DESC"] if cursor else []), "_seq DESC"]
     if not tombstones(entity):
-        return (f"SELECT * FROM {quote(staging_id)} WHERE {where}\n"
+        return (f"SELECT * FROM {staging.relation} WHERE {where}\n"
                 f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {', '.join(newest)}) = 1")
     order = ", ".join(["IF(__tombstoned, _delete IS TRUE, TRUE) DESC", f"({is_tombstone('')})", *newest])
     return (f"SELECT * FROM (\n"
             f"  SELECT *, LOGICAL_OR({is_tombstone('')}) OVER (PARTITION BY {keys}) AS __tombstoned\n"
-            f"  FROM {quote(staging_id)} WHERE {where})\n"
+            f"  FROM {staging.relation} WHERE {where})\n"
             f"WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
 
 
@@ -107,13 +107,13 @@ def tombstones(entity: EntityConfig) -> bool:
     return bool(entity.deletes and entity.deletes.endpoint)
 
 
-def partition_range(entity: EntityConfig, staging_id: str) -> dict:
+def partition_range(entity: EntityConfig, staging: Staging) -> dict:
     """The lowest and highest partition value among the staged rows, as typed query parameters:
     constants, so the MERGE's filter on the target prunes partitions."""
     part = entity.immutable_partition
     kind = next(f["type"] for f in entity.fields if f["name"] == part)
     row = next(iter(bq_helper.query(
-        f"SELECT MIN({quote(part)}) AS lo, MAX({quote(part)}) AS hi FROM {quote(staging_id)}").result()))
+        f"SELECT MIN({quote(part)}) AS lo, MAX({quote(part)}) AS hi FROM {staging.relation}").result()))
     return {"partition_lo": (kind, row.lo), "partition_hi": (kind, row.hi)}
 
 
@@ -149,7 +149,7 @@ class WriteMode:
         """Columns of `table_fields` the rows already carry when staged (history: `_hash`)."""
         return []
 
-    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging_id: str,
+    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
               job: Job | None) -> int:
         raise NotImplementedError
 
@@ -159,9 +159,9 @@ class WriteMode:
             return 0
         return remove_absent_rows(entity, settings, target_id, job, now)
 
-    def run(self, entity: EntityConfig, sql: str, staging_id: str) -> int:
+    def run(self, entity: EntityConfig, sql: str, staging: Staging) -> int:
         """Run a step's statement (with the partition range when the MERGE is pruned)."""
-        params = partition_range(entity, staging_id) if entity.immutable_partition else None
+        params = partition_range(entity, staging) if entity.immutable_partition else None
         return int(bq_helper.query(sql, params).num_dml_affected_rows or 0)
 
 
@@ -173,11 +173,11 @@ class MergeWrite(WriteMode):
 
     type = "merge"
 
-    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging_id: str,
+    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
               job: Job | None) -> int:
-        return self.run(entity, self.sql(entity, target_id, staging_id), staging_id)
+        return self.run(entity, self.sql(entity, target_id, staging), staging)
 
-    def sql(self, entity: EntityConfig, target_id: str, staging_id: str) -> str:
+    def sql(self, entity: EntityConfig, target_id: str, staging: Staging) -> str:
         keys, cursor, deletes = entity.merge_keys, entity.cursor_field, entity.deletes
         columns = [f["name"] for f in entity.table_fields]
         newer = (f"(T.{quote(cursor)} IS NULL OR S.{quote(cursor)} >= T.{quote(cursor)})"
@@ -196,7 +196,7 @@ class MergeWrite(WriteMode):
             clauses = [f"WHEN MATCHED AND {is_deleted()} AND ({gone} OR {newer}) THEN DELETE", update,
                        f"WHEN NOT MATCHED AND NOT ({is_deleted()}) THEN {insert_clause(columns)}"]
         return (f"MERGE {quote(target_id)} T\n"
-                f"USING ({latest_per_key(entity, staging_id)}) S\n"
+                f"USING ({latest_per_key(entity, staging)}) S\n"
                 f"ON {match_on(entity)}\n" + "\n".join(clauses))
 
 
@@ -209,14 +209,14 @@ class AppendWrite(WriteMode):
     type = "append"
     snapshot_keys = False
 
-    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging_id: str,
+    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
               job: Job | None) -> int:
-        return self.run(entity, self.sql(entity, target_id, staging_id), staging_id)
+        return self.run(entity, self.sql(entity, target_id, staging), staging)
 
-    def sql(self, entity: EntityConfig, target_id: str, staging_id: str) -> str:
+    def sql(self, entity: EntityConfig, target_id: str, staging: Staging) -> str:
         columns = [f["name"] for f in entity.table_fields]
         return (f"MERGE {quote(target_id)} T\n"
-                f"USING ({latest_per_key(entity, staging_id)}) S\n"
+                f"USING ({latest_per_key(entity, staging)}) S\n"
                 f"ON {match_on(entity)}\n"
                 f"WHEN NOT MATCHED THEN {insert_clause(columns)}")
 
@@ -242,7 +242,7 @@ class ReplaceWrite(WriteMode):
         suffix = job.job_id.replace("-", "_")
         return f"{settings.project}.{entity.target.dataset}._replace_{entity.target.table}_{suffix}"
 
-    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging_id: str,
+    def apply(self, entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
               job: Job | None) -> int:
         if job is None or job.mode != "historical_full":
             raise PermanentError(f"{entity.name} is written with target.write replace: only historical_full")
@@ -251,7 +251,7 @@ class ReplaceWrite(WriteMode):
         bq_helper.create_table(shadow, bq_helper.schema_from_json(fields),
                                expires=datetime.now(UTC) + SHADOW_TTL,
                                description=f"Content of {target_id} being built by job {job.job_id}")
-        return MergeWrite().apply(entity, settings, shadow, staging_id, job)
+        return MergeWrite().apply(entity, settings, shadow, staging, job)
 
     def finish(self, entity: EntityConfig, settings: Settings, target_id: str, job: Job,
                now: datetime) -> int:

@@ -1,7 +1,8 @@
-"""Load while extracting (ingestion/warehouse/load.py `EarlyLoads`): a big step's NDJSON parts are
-loaded into its staging table while later pages are still being fetched, and the table ends up
-exactly as the API's truth; a small step loads once, at its end; a step that may add columns loads
-after extraction, as before. (Parts and the early-load threshold are shrunk to a page's size.)"""
+"""Load while extracting (ingestion/warehouse/load.py `EarlyLoads`): a step's NDJSON parts are
+loaded into staging chunk tables while later pages are still being fetched, and the table ends up
+exactly as the API's truth (a key whose versions landed in different chunks too), with no staging
+table left; a step below the early-load threshold loads once, at its end; a step that may add
+columns loads after extraction, as before. (Parts and the threshold are shrunk to a page's size.)"""
 
 from __future__ import annotations
 
@@ -84,6 +85,18 @@ def test_parts_are_loaded_while_later_pages_are_fetched(env, serve, mocker):
     assert result.status == "succeeded" and result.pages == PAGES
     assert api.staging_rows_seen  # the first pages' rows were in staging before the last page was sent
     assert set(table(env, dataset, "items", "id")) == {item["id"] for item in api.items}
+
+
+def test_a_key_whose_versions_are_in_different_chunks_ends_at_the_newest(env, serve, mocker):
+    api, dataset = setup(env, serve, mocker)
+    api.items[-1] = {"id": 1, "name": "item 1, renamed", "updated_at": "2026-03-09T10:00:00Z"}  # last page
+
+    assert sync(env, ENTITY).status == "succeeded"
+    assert api.staging_rows_seen  # page 1's version was loaded before page 6 was even sent
+    rows = table(env, dataset, "items", "id")
+    assert set(rows) == {item["id"] for item in api.items}
+    assert rows[1]["name"] == "item 1, renamed"
+    assert not [t.table_id for t in bq_helper.client().list_tables(dataset) if t.table_id.startswith("_stg_")]
 
 
 def test_an_entity_that_may_add_columns_loads_after_extracting(env, serve, mocker):

@@ -12,7 +12,7 @@ import pytest
 from ingestion.contract.config import EntityConfig, cross_check
 from ingestion.contract.errors import PayloadError
 from ingestion.contract.payload import SyncRequest
-from ingestion.model import ApiResponse, Page, Slice, Window
+from ingestion.model import ApiResponse, Page, Slice, Staging, Window
 from ingestion.planning.plan import check_request
 from ingestion.rows.build import RowBuilder, page_rows
 from ingestion.rows.deletes import TombstoneRows
@@ -126,7 +126,7 @@ def test_every_mode_is_registered_and_append_only_ever_inserts():
     assert sorted(WRITE_MODES) == ["append", "history", "merge", "replace"]
     events = entity({"target": {"write": "append"}})
     assert write_mode(events).type == "append" and write_mode(entity()).type == "merge"
-    sql = write_mode(events).sql(events, "p.d.t", "p.d.s")
+    sql = write_mode(events).sql(events, "p.d.t", Staging(("p.d.s",)))
     clauses = [line.split(" THEN ")[0] for line in sql.splitlines() if line.startswith("WHEN")]
     assert clauses == ["WHEN NOT MATCHED"]
     assert "ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `updated_at` DESC, _seq DESC) = 1" in sql
@@ -134,10 +134,10 @@ def test_every_mode_is_registered_and_append_only_ever_inserts():
 
 def test_a_tombstone_deletes_whatever_the_cursor_and_a_deleted_key_is_never_inserted():
     hard = entity({"deletes": {"when": FLAG, "endpoint": TOMBSTONES}})
-    sql = write_mode(hard).sql(hard, "p.d.t", "p.d.s")
+    sql = write_mode(hard).sql(hard, "p.d.t", Staging(("p.d.s",)))
     assert "WHEN MATCHED AND S._delete IS TRUE AND (S.__tombstoned OR (T.`updated_at` IS NULL OR " \
            "S.`updated_at` >= T.`updated_at`)) THEN DELETE" in sql
     assert "WHEN NOT MATCHED AND NOT (S._delete IS TRUE) THEN INSERT" in sql
     soft = entity({"deletes": {"when": FLAG, "endpoint": TOMBSTONES, "mode": "soft_delete"}})
-    sql = write_mode(soft).sql(soft, "p.d.t", "p.d.s")
+    sql = write_mode(soft).sql(soft, "p.d.t", Staging(("p.d.s",)))
     assert "DELETE" not in sql and "WHEN NOT MATCHED AND NOT (S._tombstone IS TRUE) THEN INSERT" in sql
