@@ -11,7 +11,7 @@ waits behind them (`python -m bench --only extract --concurrency 1|2|8`: 80k, 63
 So the window is found by measuring, the way TCP finds its own: it starts at 1, doubles while
 doubling makes pages come at least 25% faster, then probes one up or one down per measured stretch,
 keeping a step that helped (up: 10% faster; down: that cost under 3%) and undoing one that did
-not (a step up that is plainly slower, by a quarter, is undone after a short stretch: against a
+not (a step up that is plainly slower, by 15%, is undone after a short stretch: against a
 fast API one more thread can halve the pace, and a full stretch of that costs more than the probe
 can win), then holding a while before probing again, twice as long after each probe undone (the API may
 slow down or speed up later in the walk, but a walk that is steady should not keep paying for
@@ -31,7 +31,9 @@ STRETCH_PAGES, STRETCH_SECONDS = 2, 0.2  # a stretch: a window's pages and 2 mor
 # below the window costs pages), while against a loopback one a short stretch at one in flight can
 # look 5-10% slower than the next by chance alone (an upload landing in it).
 DOUBLING_SECONDS, DOUBLING_GAIN = 0.05, 1.25
-ABORT = 0.75  # a step up this much slower is undone after a short (doubling) stretch
+# A step up this much slower is undone after a short (doubling) stretch: against a loopback API a
+# second thread costs 15-40% a page, and a quarter let the milder probes run a full stretch.
+ABORT = 0.85
 HOLD, MAX_HOLD = 2, 32  # stretches without a probe after one was undone: doubling while they fail
 
 

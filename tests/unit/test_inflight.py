@@ -51,6 +51,15 @@ def test_a_step_up_that_halves_the_pace_is_undone_after_a_short_stretch():
     assert sum(size > 1 for size in sizes) <= 60  # two probes of ~0.05 s, not one of a full 0.2 s
 
 
+def test_a_step_up_a_fifth_slower_is_undone_after_a_short_stretch_too():
+    # the milder cost of a second thread (15-40% a page against a loopback API, measured)
+    clock = Clock()
+    window = Window(8, clock)
+    sizes = walk(window, clock, lambda size: 0.0013 * (1 if size == 1 else 1.2), 1000)
+    assert sizes[-1] == 1
+    assert sum(size > 1 for size in sizes) <= 80  # a full 0.2 s stretch per probe made 162
+
+
 def test_a_limit_of_one_never_grows():
     clock = Clock()
     window = Window(1, clock)
