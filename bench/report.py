@@ -3,6 +3,9 @@ machine-readable `BENCH ...` line printed last."""
 
 from __future__ import annotations
 
+import os
+
+from bench.beside import describe
 from bench.scenarios import POLL_FIRST_S, POLL_MAX_S, Reports, Shape, Windows
 
 
@@ -66,7 +69,9 @@ def print_table(figures: dict) -> None:
             print(f"end to end at {size}/page: runs of {', '.join(map(str, e2e['all_run_s']))} s (the "
                   f"median counts); the first message's imports took {e2e['first_message_import_s']:.2f} s "
                   f"more (not counted, as importing dlt is not); {e2e['run_cpu_s']:.2f} s CPU, "
-                  f"{e2e['run_gc_s']:.2f} s of it in the garbage collector")
+                  f"{e2e['run_gc_s']:.2f} s of it in the garbage collector"
+                  + (f"; meanwhile, on the same {os.cpu_count()} cores, {describe(e2e['beside_cpu_s'])} "
+                     "of CPU" if e2e.get("beside_cpu_s") else ""))
         if airbyte := runs.get("airbyte"):
             print(f"Airbyte at {size}/page: airbyte-cdk {airbyte['version']}, {airbyte['how']} (timed from "
                   "the first request to the last record, as the suite's extract-only run)")

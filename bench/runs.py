@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import scenarios
+from bench import beside, scenarios
 from bench.scenarios import ROOT, SECRET, Reports, Shape, Windows
 
 AIRBYTE_PYTHON = ROOT / ".local/bench-airbyte/bin/python"  # made by `make bench`
@@ -66,6 +66,7 @@ class Bench:
         self.key = secrets.token_urlsafe(16)
         self.stack = LocalStack(workdir / "stack").start()
         self.stack.apply_env()
+        self.stack_sessions = {proc.pid: beside.label(proc.args) for proc in self.stack.procs}
         self.runs = 0
 
     def close(self) -> None:
@@ -141,9 +142,12 @@ class Bench:
         from utils import bq_helper
 
         env, dataset, entity = self.env_for(write, url)
+        before = beside.processes()
         result = run_child("function", {"message": {"entity": entity, **message},
                                         "message_id": f"bench-{self.runs}",
                                         "topic": "projects/local-project/topics/ingest-trigger"}, env)
+        # the servers' CPU over the child's life: idle while it starts, so its run's share
+        result["beside_cpu_s"] = beside.spent(before, beside.processes(), self.stack_sessions)
         table = f"{self.stack.project}.{dataset}.{table_name}"
         rows = next(iter(bq_helper.query(f"SELECT COUNT(*) FROM `{table}`").result()))[0]
         check(result["http_status"] in (200, 204), f"the function answered {result['http_status']}")

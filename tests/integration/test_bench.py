@@ -27,5 +27,8 @@ def test_a_small_bench_runs_every_stage_and_prints_its_machine_readable_line():
                 "suite: end to end, 6,000", "suite: 24 windows, 5 ms, e2e",
                 "suite: 3 report jobs, 5 ms, e2e"):
         assert run in proc.stdout
+    # what the emulators beside the function took, read from /proc
+    e2e = next(line for line in proc.stdout.splitlines() if line.startswith("end to end at 500/page"))
+    assert "meanwhile, on the same" in e2e and "bqemulator" in e2e and "fake-gcs-server" in e2e, e2e
     for target in ("24 one-hour windows at 5 ms", "3 report jobs ≤ 1.5 × the ideal", "cold import < 1 s"):
         assert target in proc.stdout
