@@ -11,7 +11,8 @@ A record whose cursor cannot be read is never filtered: building its row rejects
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 from ingestion.contract.config import EntityConfig
@@ -90,3 +91,67 @@ def past_the_slice(entity: EntityConfig, full_snapshot: bool) -> Callable[[Page]
     placer = CursorPlacer(entity)
     side = BEFORE if order == "newest_first" else AFTER
     return lambda page: placer.wholly_outside(page, side)
+
+
+class NewestCursors:
+    """The newest cursor among a step's staged rows, per fan-out item (its column's value as
+    text; None without fan-out): what `SELECT item, MAX(cursor) … GROUP BY item` over the step's
+    staging table gives, worked out as the rows are built instead of by one more query job after
+    the load. Staged values order as BigQuery orders them: integers and strings as they are, and
+    a time by its staged text (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, a DATETIME with a space, a
+    DATE), once a TIMESTAMP's `Z` is dropped (`…:07` before `…:07.5`); only each page's newest is
+    parsed. The next watermarks: a time as an aware datetime, a sequence as its value."""
+
+    def __init__(self, column: str, kind: str, item: str | None):
+        self.column, self.item = column, item
+        self.order = itemgetter(slice(None, -1)) if kind == "TIMESTAMP" else None
+        self.position = _POSITIONS.get(kind, _as_is)
+        self.found: dict[str | None, Any] = {}
+
+    @classmethod
+    def for_entity(cls, entity: EntityConfig) -> NewestCursors | None:
+        if not entity.cursor_field:
+            return None
+        kind = next(f["type"].upper() for f in entity.fields if f["name"] == entity.cursor_field)
+        return cls(entity.cursor_field, kind, entity.fan_out.column if entity.fan_out else None)
+
+    def add(self, rows: list[dict]) -> None:
+        column = self.column
+        if self.item is None:
+            self._offer(None, [value for row in rows if (value := row.get(column)) is not None])
+            return
+        by_item: dict[str | None, list] = {}
+        for row in rows:
+            if (value := row.get(column)) is not None:
+                by_item.setdefault(_as_text(row.get(self.item)), []).append(value)
+        for item, values in by_item.items():
+            self._offer(item, values)
+
+    def _offer(self, item: str | None, values: list) -> None:
+        if not values:
+            return
+        newest = self.position(max(values, key=self.order))
+        if item not in self.found or newest > self.found[item]:
+            self.found[item] = newest
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _midnight(text: str) -> datetime:
+    return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+
+
+def _civil(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+_POSITIONS = {"TIMESTAMP": datetime.fromisoformat, "DATETIME": _civil, "DATE": _midnight}
+
+
+def _as_text(value: Any) -> str | None:
+    """The item as `CAST(… AS STRING)` writes it (a commit finds its item's watermark by it)."""
+    if value is None or isinstance(value, str):
+        return value
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)

@@ -21,6 +21,7 @@ from ingestion.contract.sections import RecordsSpec
 from ingestion.model import Page, Slice
 from ingestion.rows.build import RowBuilder, page_rows
 from ingestion.rows.children import ChildRows
+from ingestion.rows.cursor import NewestCursors
 from ingestion.rows.deletes import TombstoneRows
 from ingestion.rows.filters import with_record_filters
 from ingestion.rows.newfields import NewFields
@@ -49,6 +50,7 @@ class StagedRun:
     child_uris: dict[str, str] = field(default_factory=dict)  # `children` name → wildcard over its parts
     child_rows: dict[str, int] = field(default_factory=dict)  # `children` name → rows staged
     new_fields: list[dict] = field(default_factory=list)  # columns they need (schema.on_new_field add_column)
+    newest: dict[str | None, Any] = field(default_factory=dict)  # per item: the next watermarks
 
 
 def run_prefix(kind: str, entity: EntityConfig, run_id: str) -> str:
@@ -87,6 +89,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
                          for c in entity.children}
     staged.child_rows = dict.fromkeys(staged.child_uris, 0)
     keep, new = with_record_filters(entity, keep), NewFields.for_entity(entity, rows_of.known)
+    newest = NewestCursors.for_entity(entity)
     with gcs_helper.ParallelUploads() as uploads:
         writer = PartWriter(uploads, bucket, parts, on_part)
         raw = RawBatch(uploads, bucket, run_prefix("raw", entity, run_id), raw_suffix(entity.records)[0])
@@ -106,6 +109,8 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
                 staged.records += len(rows)
                 staged.filtered += filtered
                 staged.unknown_fields |= rows_of.unknown_keys(page.records)
+            if newest is not None:
+                newest.add(rows)
             writer.add(rows, page.number)
             for name, child_rows in (children.take() if children else {}).items():
                 child_writers[name].add(child_rows, page.number)
@@ -121,6 +126,7 @@ def stage_pages(pages: Iterable[Page], entity: EntityConfig, run_id: str, bucket
                 break
         for each in (raw, writer, *child_writers.values()):  # a step's rows name only pages written
             each.flush()
+    staged.newest = newest.found if newest is not None else {}
     if new is not None:  # carried into the rows, loaded once their columns exist (run/steps.py)
         staged.new_fields = new.fields()
         staged.unknown_fields -= {column["name"] for column in staged.new_fields}

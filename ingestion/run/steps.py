@@ -33,7 +33,6 @@ from ingestion.warehouse.load import (
     EarlyLoads,
     drop_staging,
     load_staging,
-    max_cursors,
     merge_into_target,
 )
 from ingestion.warehouse.newcolumns import with_added_columns
@@ -153,14 +152,10 @@ def merge_staged(step: Step, staged: StagedRun, job: Job | None,
     # children first: a reader never sees a parent without its children
     merge_children(entity, step.settings, row.run_id, staging, step.target, staged.child_uris,
                    staged.child_rows)
-    # the MERGE and the newest cursors at once: both only read the staging table, and on BigQuery
-    # each query job costs about a second however small
-    merged, newest = map_in_threads(lambda query: query(), [
-        lambda: merge_into_target(entity, step.settings, step.target, staging, job),
-        lambda: max_cursors(entity, staging)], workers=2)
-    row.rows_merged += merged
+    # the newest cursors were found as the rows were staged: the MERGE is the step's one query
+    row.rows_merged += merge_into_target(entity, step.settings, step.target, staging, job)
     drop_staging(staging)
-    return newest
+    return staged.newest
 
 
 def commit_step(step: Step, job: Job, taken: list[JobSlice], newest: dict, rejected: int) -> Job:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from ingestion.contract.config import EntityConfig
 from ingestion.contract.settings import Settings
@@ -143,27 +142,6 @@ def merge_into_target(entity: EntityConfig, settings: Settings, target_id: str, 
     if job is not None and job.mode == "historical_full" and mode.snapshot_keys:
         remember_keys(entity, settings, job, staging)
     return affected
-
-
-def max_cursors(entity: EntityConfig, staging: Staging) -> dict[str | None, Any]:
-    """The newest cursor value among the records just merged, per fan-out item (as text; the key
-    is None without fan-out): the next watermarks. A time, or an integer/string position."""
-    if not entity.cursor_field:
-        return {}
-    cursor = _q(entity.cursor_field)
-    if entity.fan_out:
-        item = _q(entity.fan_out.column)
-        sql = f"SELECT CAST({item} AS STRING) AS item, MAX({cursor}) AS m FROM {staging.relation} GROUP BY 1"
-    else:
-        sql = f"SELECT CAST(NULL AS STRING) AS item, MAX({cursor}) AS m FROM {staging.relation}"
-    position = (lambda m: m) if entity.incremental.sequence else _as_instant
-    return {row.item: position(row.m) for row in bq_helper.query(sql).result() if row.m is not None}
-
-
-def _as_instant(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
 def drop_staging(staging: Staging) -> None:
