@@ -7,7 +7,7 @@ reported."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 # a stack server's label, by a word of its command line
@@ -16,9 +16,10 @@ _LABELS = (("bqemulator", "bqemulator"), ("fake-gcs", "fake-gcs-server"), ("fake
 API = "the mock API"
 
 
-def label(args: Iterable[str]) -> str:
+def label(args: Sequence[str]) -> str:
+    """A stack server's name, from the command line it was started with (`Popen.args`)."""
     command = " ".join(map(str, args))
-    return next((name for word, name in _LABELS if word in command), Path(str(next(iter(args), "?"))).name)
+    return next((name for word, name in _LABELS if word in command), Path(str(args[0])).name if args else "?")
 
 
 def processes() -> dict[int, tuple[int, str, float]]:

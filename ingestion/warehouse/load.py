@@ -126,12 +126,6 @@ class EarlyLoads:
                 self.loaded += size
 
 
-def _q(*parts: str) -> str:
-    """Backtick-quote an identifier path. Every part was validated against the identifier patterns
-    of the config/BQ-schema JSON Schemas before it gets here."""
-    return "`" + ".".join(parts) + "`"
-
-
 def merge_into_target(entity: EntityConfig, settings: Settings, target_id: str, staging: Staging,
                       job: Job | None) -> int:
     """Move a step's staging into the target as `target.write` says (one statement; applying the
